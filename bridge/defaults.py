@@ -1,0 +1,67 @@
+"""Every tunable of the bridge, with the reason for its value."""
+
+# Webhook bodies above this are refused with 413 before they are read whole. Shopify's
+# largest order payloads (hundreds of line items) stay well under 1 MiB.
+MAX_BODY_BYTES = 5 * 1024 * 1024
+
+# Kanal's documented limit per store and minute, used when the config names none.
+REQUESTS_PER_MINUTE = 60
+
+# The pacer spends slightly less than the limit, so that network jitter between our clock
+# and Kanal's never makes a 60-second window hold one call too many.
+PACING_MARGIN = 0.02
+
+# A new record waits this long before its first push, so that a burst of webhooks for one
+# order (create, paid, updated within a second or two) collapses into one Kanal call.
+SETTLE_SECONDS = 2.0
+
+# Shopify considers a checkout abandoned after this long without update when the store
+# config names no other value (peers use 10-15 minutes; Shopify's recovery link is not
+# usable during the first ~10).
+ABANDONED_AFTER_MINUTES = 15
+
+# How often the paced scheduler moves due jobs onto the queue. RQ's own scheduler works in
+# whole seconds, which would bunch a fast store's calls at each second.
+SCHEDULER_INTERVAL = 0.05
+
+# Retry schedule for transient failures (network, 5xx), seconds before attempt n+1. Each wait
+# gets +-20 % jitter. Sum: a little over 48 hours, so Kanal may be down for a whole day (and
+# more) without losing anything; after the last one the job lands in the failed registry.
+RETRY_DELAYS = (5, 15, 30, 60, 120, 300, 600, 900, 1800, *([3600] * 46))
+RETRY_JITTER = 0.2
+
+# Retry-After to assume when a 429 carries none.
+DEFAULT_RETRY_AFTER = 60.0
+
+# Kanal HTTP timeouts: connecting, and the whole call. A push that hangs longer is retried.
+KANAL_CONNECT_TIMEOUT = 5.0
+KANAL_TIMEOUT = 15.0
+
+# An RQ job is killed after this long; a push never takes more than KANAL_TIMEOUT + a bit.
+JOB_TIMEOUT = 60
+
+# Finished jobs stay visible in the dashboard this long; failed ones until retried or expired.
+RESULT_TTL = 600
+FAILURE_TTL = 30 * 24 * 3600
+
+# Shopify retries a delivery for 4 hours: a delivery id is remembered a little longer.
+DELIVERY_ID_TTL = 5 * 3600
+
+# A delivered record is kept (without its body: versions and digests only) for this long, so
+# that a late retry or a reordered delivery cannot overwrite a newer state in Kanal.
+DELIVERED_RECORD_TTL = 3 * 24 * 3600
+
+# A record that failed permanently keeps its body this long, for `failed retry`.
+FAILED_RECORD_TTL = 30 * 24 * 3600
+
+# The sweeper re-creates the job of a pending record whose job vanished (a worker killed with
+# SIGKILL, a web process killed between two writes). It runs this often, and only touches
+# records pending for longer than the grace period.
+SWEEP_INTERVAL = 15.0
+SWEEP_GRACE = 30.0
+
+# Redis key prefix for everything the bridge stores itself (RQ keeps its own `rq:` keys).
+KEY_PREFIX = "kb"
+
+# The single RQ queue the pushes go through.
+QUEUE_NAME = "kanal"
