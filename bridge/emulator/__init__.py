@@ -1,0 +1,1 @@
+"""A Kanal commerce API emulator: a real HTTP server, as strict as Kanal, for tests and demos."""
