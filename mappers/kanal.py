@@ -1,0 +1,76 @@
+"""Kanal's side of the contract: field limits, value shapes it accepts, and the JSON encoding."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from decimal import Decimal
+from typing import Any
+
+import orjson
+
+# Limits from Kanal's API reference (Laravel `max:` rules count characters).
+EXTERNAL_ID_MAX = 255
+NAME_MAX = 255
+EMAIL_MAX = 255
+LOCALE_MAX = 10
+STATUS_MAX = 64
+URL_MAX = 1024
+CURRENCY_LEN = 3
+
+# A conservative subset of what Laravel's `email` rule (RFC validation) accepts: a dot-atom
+# local part and a dotted host name ending in a letter TLD. Anything else is dropped, because
+# one bad address makes Kanal refuse the whole order with a 422.
+_ATEXT = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"
+_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+_EMAIL = re.compile(
+    rf"(?P<local>{_ATEXT}(?:\.{_ATEXT})*)@{_LABEL}(?:\.{_LABEL})*\.(?:[A-Za-z]{{2,63}}|xn--[A-Za-z0-9-]{{1,59}})"
+)
+_CURRENCY = re.compile(r"[A-Za-z]{3}")
+
+
+def clean(value: object) -> str | None:
+    """A string made safe to send: trimmed, no NUL, no lone surrogates; None when empty."""
+    if not isinstance(value, str):
+        return None
+    text = value.replace("\x00", "").strip()
+    if not text:
+        return None
+    return text.encode("utf-8", "replace").decode("utf-8")
+
+
+def cut(value: object, limit: int) -> str | None:
+    """`value` as a clean string of at most `limit` characters, or None."""
+    text = clean(value)
+    if text is None:
+        return None
+    return text[:limit].rstrip() or None
+
+
+def email(value: object) -> str | None:
+    """`value` when Kanal would accept it as an e-mail address, else None."""
+    text = clean(value)
+    if text is None or len(text) > EMAIL_MAX:
+        return None
+    match = _EMAIL.fullmatch(text)
+    if match is None or len(match["local"]) > 64:
+        return None
+    return text
+
+
+def currency(value: object) -> str | None:
+    """An ISO 4217-shaped currency code, upper-cased, or None."""
+    if isinstance(value, str) and _CURRENCY.fullmatch(value.strip()):
+        return value.strip().upper()
+    return None
+
+
+def _default(value: object) -> Any:
+    if isinstance(value, Decimal) and value.is_finite():
+        return orjson.Fragment(format(value, "f").encode())
+    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
+
+
+def encode(body: Mapping[str, Any]) -> bytes:
+    """`body` as JSON bytes; Decimals become exact JSON numbers ("49.90" stays 49.90)."""
+    return orjson.dumps(body, default=_default)
