@@ -17,10 +17,11 @@ from mappers.actions import Action, Ignored, Patch, StoreContext, Upsert
 
 # status → (financial_status, fulfillment_status), in the vocabulary Shopify orders use.
 # A financial_status of None is read from the payment date: "paid" when `date_paid_gmt` is
-# set, else "pending". Statuses not listed (plugins) are sent with UNKNOWN_STATUS.
+# set, else "pending" (cash-on-delivery orders are "processing" before any payment).
+# Statuses not listed (plugins) are sent with UNKNOWN_STATUS.
 STATUSES: dict[str, tuple[str | None, str]] = {
     "pending": ("pending", "unfulfilled"),
-    "processing": ("paid", "unfulfilled"),
+    "processing": (None, "unfulfilled"),
     "on-hold": ("pending", "unfulfilled"),
     "completed": ("paid", "fulfilled"),
     "cancelled": ("voided", "cancelled"),

@@ -1,0 +1,86 @@
+"""The real order payloads in ../shared/fixtures, unwrapped, and how actions are compared."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from mappers import Action, Delete, Ignored, Patch, Upsert
+from mappers.kanal import encode
+
+REPO = Path(__file__).resolve().parents[2]
+FIXTURES = REPO.parent / "shared" / "fixtures"
+GOLDEN = REPO / "tests" / "golden"
+PLATFORMS = ("shopify", "woocommerce")
+ORDER_TOPIC = {"shopify": "orders/updated", "woocommerce": "order.updated"}
+
+
+@dataclass(frozen=True)
+class OrderFixture:
+    """One order payload, named after its file (and its id when the file holds several)."""
+
+    name: str
+    platform: str
+    payload: dict[str, Any]
+
+
+def _unwrap(document: object) -> list[object]:
+    if isinstance(document, dict) and len(document) == 1:
+        (key,) = document
+        if key in ("order", "data"):
+            document = document[key]
+    return document if isinstance(document, list) else [document]
+
+
+def _is_order(document: object) -> bool:
+    return isinstance(document, dict) and "id" in document and "line_items" in document
+
+
+def order_fixtures() -> list[OrderFixture]:
+    """Every order in the shared fixtures; fails loudly when the folder is missing."""
+    found: list[OrderFixture] = []
+    for platform in PLATFORMS:
+        files = sorted((FIXTURES / platform).glob("*.json"))
+        assert files, f"no fixtures under {FIXTURES / platform}"
+        for path in files:
+            documents = [d for d in _unwrap(json.loads(path.read_text())) if _is_order(d)]
+            for document in documents:
+                assert isinstance(document, dict)
+                name = path.stem if len(documents) == 1 else f"{path.stem}.{document['id']}"
+                found.append(OrderFixture(name, platform, document))
+    return found
+
+
+def as_json(actions: list[Action]) -> list[dict[str, Any]]:
+    """Actions as plain JSON values; bodies go through Kanal's encoding, numbers as Decimal."""
+    out: list[dict[str, Any]] = []
+    for action in actions:
+        match action:
+            case Upsert():
+                body = json.loads(encode(action.body), parse_float=Decimal)
+                out.append(
+                    {
+                        "upsert": action.resource,
+                        "external_id": action.external_id,
+                        "version": action.version,
+                        "body": body,
+                    }
+                )
+            case Patch():
+                fields = json.loads(encode(action.fields), parse_float=Decimal)
+                out.append(
+                    {
+                        "patch": action.resource,
+                        "external_id": action.external_id,
+                        "version": action.version,
+                        "fields": fields,
+                    }
+                )
+            case Delete():
+                out.append({"delete": action.resource, "external_id": action.external_id})
+            case Ignored():
+                out.append({"ignored": action.reason})
+    return out
