@@ -1,0 +1,139 @@
+"""The record store against a real Redis: durable accept, coalescing, newest wins, dedup."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from typing import Any
+
+import pytest
+import redis
+import redis.asyncio
+from rq.job import Job
+from rq.registry import ScheduledJobRegistry
+from rq.serializers import JSONSerializer
+
+from bridge import jobs
+from bridge.errors import StorageUnavailable
+from bridge.records import PENDING_KEY, RecordStore, record_key
+from mappers import Action, Delete, Ignored, Patch, Upsert
+
+
+def order(version: int, status: str = "paid", total: str = "10.00") -> Upsert:
+    from decimal import Decimal
+
+    return Upsert(
+        "orders",
+        "1001",
+        version,
+        {
+            "external_id": "1001",
+            "placed_at": "2026-01-01T00:00:00Z",
+            "total_price": Decimal(total),
+            "financial_status": status,
+            "customer": {"phone": "+33612345678"},
+        },
+    )
+
+
+def accept(url: str, actions: Sequence[Action], delivery_id: str | None = None) -> str:
+    async def run() -> str:
+        client = redis.asyncio.Redis.from_url(url)
+        try:
+            return await RecordStore(client).accept("shop", actions, delivery_id)
+        finally:
+            await client.aclose()
+
+    return asyncio.run(run())
+
+
+def scheduled_jobs(client: redis.Redis) -> list[str]:
+    return ScheduledJobRegistry(queue=jobs.queue(client)).get_job_ids()
+
+
+def test_accept_stores_the_record_and_schedules_one_rq_job(
+    redis_url: str, redis_client: redis.Redis
+) -> None:
+    assert accept(redis_url, [order(1)]) == "accepted"
+
+    key = record_key("shop", "orders", "1001")
+    record = redis_client.hgetall(key)
+    assert record[b"status"] == b"pending"
+    assert b'"total_price":10.00' in record[b"body"]
+    [job_id] = scheduled_jobs(redis_client)
+    assert record[b"job"].decode() == job_id
+    job = Job.fetch(job_id, connection=redis_client, serializer=JSONSerializer)
+    assert job.func_name == "bridge.delivery.push"
+    assert job.args == [key]
+    assert job.get_status() == "scheduled"
+    assert redis_client.zscore(PENDING_KEY, key) is not None
+
+
+def test_events_for_a_pending_record_merge_into_its_job(
+    redis_url: str, redis_client: redis.Redis
+) -> None:
+    accept(redis_url, [order(1, "pending")])
+    assert accept(redis_url, [order(3, "paid")]) == "accepted"
+    assert accept(redis_url, [order(2, "authorized")]) == "stale"
+
+    assert len(scheduled_jobs(redis_client)) == 1
+    body = redis_client.hget(record_key("shop", "orders", "1001"), "body")
+    assert b'"financial_status":"paid"' in body
+
+
+def test_a_delivery_id_seen_before_is_a_duplicate(redis_url: str, redis_client: redis.Redis) -> None:
+    assert accept(redis_url, [order(1)], "d-1") == "accepted"
+    assert accept(redis_url, [order(2)], "d-1") == "duplicate"
+    assert redis_client.hget(record_key("shop", "orders", "1001"), "v") == b"1"
+
+
+def test_the_same_state_under_a_new_delivery_id_is_a_duplicate(redis_url: str) -> None:
+    accept(redis_url, [order(1)], "d-1")
+    assert accept(redis_url, [order(1)], "d-2") == "duplicate"
+
+
+def test_a_patch_for_an_unknown_record_is_not_stored(
+    redis_url: str, redis_client: redis.Redis
+) -> None:
+    patch = Patch("orders", "77", 0, {"fulfillment_status": "cancelled"})
+    assert accept(redis_url, [patch]) == "unknown_record"
+    assert not redis_client.exists(record_key("shop", "orders", "77"))
+    assert scheduled_jobs(redis_client) == []
+
+
+def test_a_patch_applies_after_whatever_is_held(redis_url: str, redis_client: redis.Redis) -> None:
+    accept(redis_url, [order(5)])
+    patch = Patch("orders", "1001", 0, {"fulfillment_status": "cancelled"})
+    assert accept(redis_url, [patch]) == "accepted"
+    record = redis_client.hgetall(record_key("shop", "orders", "1001"))
+    assert record[b"v"] == b"6"
+    assert record[b"ovl"] == b'{"fulfillment_status":"cancelled"}'
+
+
+def test_a_delete_replaces_the_pending_state(redis_url: str, redis_client: redis.Redis) -> None:
+    upsert = Upsert("customers", "9", 1, {"phone": "+33612345678", "external_id": "9"})
+    accept(redis_url, [upsert])
+    assert accept(redis_url, [Delete("customers", "9")]) == "accepted"
+    record = redis_client.hgetall(record_key("shop", "customers", "9"))
+    assert record[b"op"] == b"delete"
+    assert b"body" not in record
+    assert len(scheduled_jobs(redis_client)) == 1
+
+
+def test_ignored_actions_are_not_stored(redis_url: str, redis_client: redis.Redis) -> None:
+    assert accept(redis_url, [Ignored("no_phone")]) == "unknown_record"
+    assert redis_client.dbsize() == 0
+
+
+def test_redis_down_raises_storage_unavailable() -> None:
+    with pytest.raises(StorageUnavailable):
+        accept("redis://127.0.0.1:1/0", [order(1)])
+
+
+def test_several_actions_mark_the_delivery_once_all_are_stored(
+    redis_url: str, redis_client: redis.Redis
+) -> None:
+    actions: list[Any] = [order(1), Upsert("customers", "9", 1, {"phone": "+33612345678"})]
+    assert accept(redis_url, actions, "d-9") == "accepted"
+    assert len(scheduled_jobs(redis_client)) == 2
+    assert accept(redis_url, actions, "d-9") == "duplicate"
