@@ -1,0 +1,51 @@
+"""The Kanal API client: one pooled httpx client per process, errors classified by `errors`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import httpx
+
+from bridge import defaults
+from bridge.errors import KanalError, KanalTransient
+
+
+@dataclass(frozen=True, slots=True)
+class Call:
+    """One request to Kanal's commerce API, relative to a store."""
+
+    method: str
+    path: str
+    body: bytes | None = None
+
+
+class KanalClient:
+    """Send calls to Kanal; raise a `KanalError` subclass for anything but success."""
+
+    def __init__(self, api_url: str, transport: httpx.BaseTransport | None = None) -> None:
+        self._http = httpx.Client(
+            base_url=api_url.rstrip("/") + "/api/v1/stores/",
+            timeout=httpx.Timeout(defaults.KANAL_TIMEOUT, connect=defaults.KANAL_CONNECT_TIMEOUT),
+            limits=httpx.Limits(max_connections=20, max_keepalive_connections=20),
+            headers={"Accept": "application/json", "User-Agent": "kanal-bridge"},
+            transport=transport,
+        )
+
+    def send(self, kanal_store_id: int, api_key: str, call: Call) -> httpx.Response:
+        """Make the call; the response when Kanal accepted it."""
+        headers = {"Authorization": f"Bearer {api_key}"}
+        if call.body is not None:
+            headers["Content-Type"] = "application/json"
+        try:
+            response = self._http.request(
+                call.method, f"{kanal_store_id}/{call.path}", content=call.body, headers=headers
+            )
+        except httpx.HTTPError as exc:
+            raise KanalTransient(f"{call.method} {call.path}: {exc.__class__.__name__}") from exc
+        if response.is_success:
+            return response
+        raise KanalError.from_response(response)
+
+    def close(self) -> None:
+        """Close the connection pool."""
+        self._http.close()

@@ -1,0 +1,66 @@
+"""A scheduler that moves due jobs onto the queue within a tick, not within a second.
+
+RQ's scheduler compares whole seconds and sleeps a second between rounds, which would bunch
+a fast store's paced calls at each second. This one compares float times every
+`defaults.SCHEDULER_INTERVAL`, keeps RQ's locking (one active scheduler across all worker
+processes), and runs the sweeper that rescues pushes whose job died with its worker.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from rq import Queue
+from rq.job import Job
+from rq.scheduler import RQScheduler
+
+from bridge import defaults
+from bridge.sweeper import sweep
+
+
+class PacedScheduler(RQScheduler):  # type: ignore[misc]
+    """RQ's scheduler with sub-second precision, plus the sweeper."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("interval", defaults.SCHEDULER_INTERVAL)
+        super().__init__(*args, **kwargs)
+
+    def enqueue_scheduled_jobs(self) -> None:
+        """Enqueue every job whose scheduled time has come."""
+        self._status = self.Status.WORKING
+        if not self._scheduled_job_registries and self._acquired_locks:
+            self.prepare_registries()
+        for registry in self._scheduled_job_registries:
+            raw = self.connection.zrangebyscore(registry.key, 0, time.time(), start=0, num=1000)
+            if not raw:
+                continue
+            job_ids = [job_id.decode() if isinstance(job_id, bytes) else job_id for job_id in raw]
+            queue = Queue(registry.name, connection=self.connection, serializer=self.serializer)
+            found = Job.fetch_many(job_ids, connection=self.connection, serializer=self.serializer)
+            with self.connection.pipeline() as pipeline:
+                for job_id, job in zip(job_ids, found, strict=True):
+                    if job is not None:
+                        queue._enqueue_job(job, pipeline=pipeline, at_front=False)
+                    registry.remove(job_id, pipeline=pipeline)
+                pipeline.execute()
+        self._status = self.Status.STARTED
+
+    def work(self) -> None:
+        """Schedule every tick, beat the heart every second, sweep every SWEEP_INTERVAL."""
+        self._install_signal_handlers()
+        self.register_birth()
+        last_beat = last_sweep = 0.0
+        while not self._stop_requested:
+            now = time.monotonic()
+            if self.should_reacquire_locks:
+                self.acquire_locks()
+            if now - last_beat >= 1.0:
+                self.heartbeat()
+                last_beat = now
+            self.enqueue_scheduled_jobs()
+            if self._acquired_locks and now - last_sweep >= defaults.SWEEP_INTERVAL:
+                sweep(self.connection)
+                last_sweep = now
+            time.sleep(self.interval)
+        self.stop()

@@ -1,0 +1,79 @@
+"""The worker process: an RQ worker that pushes records to Kanal, with the paced scheduler."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from rq.serializers import JSONSerializer
+from rq.worker import SimpleWorker
+
+from bridge import delivery, jobs
+from bridge.config import BridgeConfig, Settings
+from bridge.connection import sync_redis
+from bridge.kanal import KanalClient
+from bridge.limiter import Limiter
+from bridge.records import WorkerRecords
+from bridge.scheduler import PacedScheduler
+
+
+class Worker(SimpleWorker):  # type: ignore[misc]
+    """Runs pushes in-process (no fork per job: the Kanal connection pool stays warm) and
+    starts the paced scheduler instead of RQ's whole-second one."""
+
+    def _start_scheduler(
+        self,
+        burst: bool = False,
+        logging_level: str | None = "INFO",
+        date_format: str = "%H:%M:%S",
+        log_format: str = "%(asctime)s %(message)s",
+    ) -> None:
+        self.scheduler = PacedScheduler(
+            self.queues,
+            connection=self.connection,
+            logging_level=logging_level or "INFO",
+            date_format=date_format,
+            log_format=log_format,
+            serializer=self.serializer,
+        )
+        self.scheduler.acquire_locks()
+        if not self.scheduler.acquired_locks:
+            return
+        if burst:
+            try:
+                self.scheduler.register_birth()
+                self.scheduler.enqueue_scheduled_jobs()
+            finally:
+                self.scheduler.release_locks()
+                self.scheduler.register_death()
+        else:
+            self.scheduler.start()
+
+
+def run_worker(settings: Settings, config: BridgeConfig, burst: bool = False, **options: Any) -> None:
+    """Work the push queue until stopped (SIGTERM finishes the current push first)."""
+    connection = sync_redis(settings.redis_url)
+    kanal = KanalClient(config.kanal.api_url)
+    delivery.install(
+        delivery.Runtime(
+            config=config,
+            redis=connection,
+            kanal=kanal,
+            records=WorkerRecords(connection),
+            limiter=Limiter(connection),
+        )
+    )
+    worker = Worker(
+        [jobs.queue(connection)],
+        connection=connection,
+        serializer=JSONSerializer,
+        **options,
+    )
+    try:
+        worker.work(
+            with_scheduler=True,
+            burst=burst,
+            logging_level=logging.getLevelName(logging.getLogger().getEffectiveLevel()),
+        )
+    finally:
+        kanal.close()
