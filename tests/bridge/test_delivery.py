@@ -1,0 +1,288 @@
+"""The push job against a real Redis and RQ worker, with Kanal answering through a mock transport."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Callable, Iterator
+from decimal import Decimal
+from typing import Any
+
+import httpx
+import pytest
+import redis
+import redis.asyncio
+from rq.registry import FailedJobRegistry
+from rq.serializers import JSONSerializer
+from rq.worker import SimpleWorker
+
+from bridge import delivery, jobs
+from bridge.config import parse_config
+from bridge.kanal import KanalClient
+from bridge.limiter import Limiter
+from bridge.records import RecordStore, WorkerRecords, record_key
+from mappers import Action, Delete, Patch, Upsert
+
+CONFIG = """
+[kanal]
+api_url = "http://kanal.test"
+requests_per_minute = 60000
+[stores.shop]
+platform = "shopify"
+kanal_store_id = 7
+kanal_api_key = "k0k1k2k3k4k5k6k7k8k9kakb"
+webhook_secrets = ["s"]
+"""
+
+Handler = Callable[[httpx.Request], httpx.Response]
+
+
+class Kanal:
+    """Answers from a script of responses (default 200) and records every request."""
+
+    def __init__(self) -> None:
+        self.requests: list[httpx.Request] = []
+        self.answers: list[httpx.Response] = []
+
+    def __call__(self, request: httpx.Request) -> httpx.Response:
+        self.requests.append(request)
+        if self.answers:
+            return self.answers.pop(0)
+        return httpx.Response(200, json={})
+
+    def calls(self) -> list[tuple[str, str, Any]]:
+        return [
+            (r.method, r.url.path, json.loads(r.content, parse_float=Decimal) if r.content else None)
+            for r in self.requests
+        ]
+
+
+@pytest.fixture
+def kanal(redis_client: redis.Redis) -> Iterator[Kanal]:
+    fake = Kanal()
+    client = KanalClient("http://kanal.test", transport=httpx.MockTransport(fake))
+    delivery.install(
+        delivery.Runtime(
+            config=parse_config(CONFIG, {}),
+            redis=redis_client,
+            kanal=client,
+            records=WorkerRecords(redis_client),
+            limiter=Limiter(redis_client),
+        )
+    )
+    yield fake
+    client.close()
+
+
+def accept(redis_url: str, *actions: Action) -> str:
+    async def run() -> str:
+        client = redis.asyncio.Redis.from_url(redis_url)
+        try:
+            return await RecordStore(client).accept("shop", list(actions), None)
+        finally:
+            await client.aclose()
+
+    return asyncio.run(run())
+
+
+def drain(client: redis.Redis, rounds: int = 20) -> None:
+    """Run every job, scheduled ones included whatever their time, until none is left."""
+    queue = jobs.queue(client)
+    for _ in range(rounds):
+        due = [job_id.decode() for job_id in client.zrange(jobs.SCHEDULED_KEY, 0, -1)]
+        if not due and not queue.count:
+            return
+        for job_id in due:
+            client.zrem(jobs.SCHEDULED_KEY, job_id)
+            queue.enqueue_job(queue.fetch_job(job_id))
+        SimpleWorker([queue], connection=client, serializer=JSONSerializer).work(
+            burst=True, logging_level="WARNING"
+        )
+
+
+def order(version: int, status: str = "paid", total: str = "10.00") -> Upsert:
+    return Upsert(
+        "orders",
+        "1001",
+        version,
+        {
+            "external_id": "1001",
+            "placed_at": "2026-01-01T00:00:00Z",
+            "total_price": Decimal(total),
+            "financial_status": status,
+            "customer": {"phone": "+33612345678"},
+            "tags": ["vip"],
+        },
+    )
+
+
+def test_a_new_order_is_posted_whole_and_then_forgotten(
+    redis_url: str, redis_client: redis.Redis, kanal: Kanal
+) -> None:
+    accept(redis_url, order(1))
+    drain(redis_client)
+
+    [(method, path, body)] = kanal.calls()
+    assert (method, path) == ("POST", "/api/v1/stores/7/orders")
+    assert body["total_price"] == Decimal("10.00")
+    assert kanal.requests[0].headers["authorization"] == "Bearer k0k1k2k3k4k5k6k7k8k9kakb"
+    record = redis_client.hgetall(record_key("shop", "orders", "1001"))
+    assert record[b"status"] == b"delivered"
+    assert b"body" not in record
+    assert redis_client.ttl(record_key("shop", "orders", "1001")) > 0
+
+
+def test_a_status_only_change_after_delivery_is_a_patch(
+    redis_url: str, redis_client: redis.Redis, kanal: Kanal
+) -> None:
+    accept(redis_url, order(1, "pending"))
+    drain(redis_client)
+    accept(redis_url, order(2, "paid"))
+    drain(redis_client)
+
+    assert [c[:2] for c in kanal.calls()] == [
+        ("POST", "/api/v1/stores/7/orders"),
+        ("PATCH", "/api/v1/stores/7/orders/1001"),
+    ]
+    assert kanal.calls()[1][2] == {"financial_status": "paid", "tags": ["vip"], "metadata": {}}
+
+
+def test_a_change_beyond_patch_fields_is_a_post(
+    redis_url: str, redis_client: redis.Redis, kanal: Kanal
+) -> None:
+    accept(redis_url, order(1))
+    drain(redis_client)
+    accept(redis_url, order(2, total="12.50"))
+    drain(redis_client)
+    assert [c[0] for c in kanal.calls()] == ["POST", "POST"]
+
+
+def test_a_patch_answered_404_becomes_a_post(
+    redis_url: str, redis_client: redis.Redis, kanal: Kanal
+) -> None:
+    accept(redis_url, order(1, "pending"))
+    drain(redis_client)
+    kanal.answers.append(httpx.Response(404, json={"error": "Store not found or paused"}))
+    accept(redis_url, order(2, "paid"))
+    drain(redis_client)
+    assert [c[0] for c in kanal.calls()] == ["POST", "PATCH", "POST"]
+    assert kanal.calls()[2][2]["financial_status"] == "paid"
+
+
+def test_an_unchanged_state_is_not_sent_again(
+    redis_url: str, redis_client: redis.Redis, kanal: Kanal
+) -> None:
+    accept(redis_url, order(1))
+    drain(redis_client)
+    assert accept(redis_url, order(2)) == "duplicate"
+    drain(redis_client)
+    assert len(kanal.requests) == 1
+
+
+def test_a_server_error_is_retried_until_it_succeeds(
+    redis_url: str, redis_client: redis.Redis, kanal: Kanal
+) -> None:
+    kanal.answers += [httpx.Response(500), httpx.Response(503)]
+    accept(redis_url, order(1))
+    drain(redis_client)
+    assert len(kanal.requests) == 3
+    assert redis_client.hget(record_key("shop", "orders", "1001"), "status") == b"delivered"
+    assert FailedJobRegistry(queue=jobs.queue(redis_client)).count == 0
+
+
+def test_a_validation_error_is_not_retried_and_lands_in_failed(
+    redis_url: str, redis_client: redis.Redis, kanal: Kanal
+) -> None:
+    kanal.answers.append(
+        httpx.Response(422, json={"message": "bad", "errors": {"customer.phone": ["invalid"]}})
+    )
+    accept(redis_url, order(1))
+    drain(redis_client)
+
+    assert len(kanal.requests) == 1
+    failed = FailedJobRegistry(queue=jobs.queue(redis_client))
+    [job_id] = failed.get_job_ids()
+    job = jobs.queue(redis_client).fetch_job(job_id)
+    assert "422" in job.latest_result().exc_string
+    assert "customer.phone" in job.latest_result().exc_string
+    assert redis_client.hget(record_key("shop", "orders", "1001"), "status") == b"failed"
+
+    failed.requeue(job_id)
+    drain(redis_client)
+    assert len(kanal.requests) == 2
+    assert redis_client.hget(record_key("shop", "orders", "1001"), "status") == b"delivered"
+
+
+def test_a_429_pauses_the_store_for_retry_after(
+    redis_url: str, redis_client: redis.Redis, kanal: Kanal
+) -> None:
+    kanal.answers.append(httpx.Response(429, headers={"Retry-After": "30"}, json={}))
+    accept(redis_url, order(1))
+    drain(redis_client, rounds=1)
+    import time
+
+    paused = Limiter(redis_client).paused_until(7)
+    assert 25 < paused - time.time() <= 30
+    [job_id] = [j.decode() for j in redis_client.zrange(jobs.SCHEDULED_KEY, 0, -1)]
+    assert abs(redis_client.zscore(jobs.SCHEDULED_KEY, job_id) - paused) < 0.01
+
+
+def test_a_newer_state_arriving_during_the_push_is_sent_next(
+    redis_url: str, redis_client: redis.Redis, kanal: Kanal
+) -> None:
+    def answer_after_newer_state(request: httpx.Request) -> httpx.Response:
+        if len(kanal.requests) == 1:
+            accept(redis_url, order(2, "refunded"))
+        return httpx.Response(200, json={})
+
+    accept(redis_url, order(1))
+    kanal.answers = []
+    original = kanal.__call__
+
+    def spy(request: httpx.Request) -> httpx.Response:
+        original(request)
+        return answer_after_newer_state(request)
+
+    delivery.runtime().kanal = KanalClient("http://kanal.test", transport=httpx.MockTransport(spy))
+    drain(redis_client)
+    assert [c[0] for c in kanal.calls()] == ["POST", "PATCH"]
+    assert kanal.calls()[1][2]["financial_status"] == "refunded"
+
+
+def test_a_delete_is_sent_as_delete(redis_url: str, redis_client: redis.Redis, kanal: Kanal) -> None:
+    accept(redis_url, Upsert("customers", "9", 1, {"phone": "+33612345678", "external_id": "9"}))
+    drain(redis_client)
+    accept(redis_url, Delete("customers", "9"))
+    drain(redis_client)
+    assert [c[:2] for c in kanal.calls()] == [
+        ("POST", "/api/v1/stores/7/customers"),
+        ("DELETE", "/api/v1/stores/7/customers/9"),
+    ]
+
+
+def test_an_overlay_on_a_delivered_order_is_patched(
+    redis_url: str, redis_client: redis.Redis, kanal: Kanal
+) -> None:
+    accept(redis_url, order(1))
+    drain(redis_client)
+    accept(redis_url, Patch("orders", "1001", 0, {"fulfillment_status": "cancelled"}))
+    drain(redis_client)
+    assert kanal.calls()[1] == (
+        "PATCH", "/api/v1/stores/7/orders/1001", {"fulfillment_status": "cancelled"}
+    )
+    # The same full state again must be sent: Kanal now holds the overlay, not that state.
+    accept(redis_url, order(5))
+    drain(redis_client)
+    assert kanal.calls()[2][0] == "PATCH"
+    assert kanal.calls()[2][2]["financial_status"] == "paid"
+
+
+def test_retry_delays_grow_and_cover_a_day() -> None:
+    import random
+
+    from bridge import defaults
+
+    rng = random.Random(1)
+    delays = [delivery.retry_delay(n, rng) for n in range(1, len(defaults.RETRY_DELAYS) + 1)]
+    assert sum(delays) > 24 * 3600
+    assert delays[0] < delays[5] < delays[10]
