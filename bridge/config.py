@@ -32,6 +32,12 @@ class KanalConfig(_Strict):
     requests_per_minute: int = Field(defaults.REQUESTS_PER_MINUTE, gt=0)
 
 
+class DeliveryConfig(_Strict):
+    """How the bridge delivers: how long a new record settles before its first push."""
+
+    settle_seconds: float = Field(defaults.SETTLE_SECONDS, ge=0, le=300)
+
+
 class StoreConfig(_Strict):
     """One shop: where its webhooks come from and which Kanal store they feed."""
 
@@ -91,6 +97,7 @@ class BridgeConfig(_Strict):
     """The whole file: Kanal's address and limit, and the stores by key."""
 
     kanal: KanalConfig = KanalConfig()
+    delivery: DeliveryConfig = DeliveryConfig()
     stores: dict[str, StoreConfig] = Field(min_length=1)
 
     @field_validator("stores")

@@ -122,8 +122,11 @@ class Record:
 class RecordStore:
     """The web process's side: store actions and make sure a job will push them."""
 
-    def __init__(self, client: redis.asyncio.Redis) -> None:
+    def __init__(
+        self, client: redis.asyncio.Redis, settle_seconds: float = defaults.SETTLE_SECONDS
+    ) -> None:
         self._client = client
+        self._settle = settle_seconds
         self._accept: AsyncScript = client.register_script(scripts.ACCEPT)
 
     async def accept(
@@ -171,7 +174,7 @@ class RecordStore:
                 jobs.QUEUES_SET_KEY]
         args: list[Any] = [
             op, action.version, body, core, full, overlay, repr(not_before), after,
-            repr(now), repr(now + defaults.SETTLE_SECONDS), job_id,
+            repr(now), repr(now + self._settle), job_id,
             defaults.DELIVERY_ID_TTL, "1" if last else "0", jobs.QUEUE_KEY,
             *jobs.push_job_fields(job_id, key),
         ]
