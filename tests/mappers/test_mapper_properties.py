@@ -1,0 +1,229 @@
+"""Hypothesis mutates the real fixture orders; the mappers never raise and send only bodies
+Kanal's validation accepts, or say why they send nothing."""
+
+from __future__ import annotations
+
+import copy
+import json
+from decimal import Decimal
+from typing import Any
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from mapper_fixtures import ORDER_TOPIC, order_fixtures
+
+from bridge.emulator.validation import validate, validate_patch
+from mappers import Delete, Ignored, Patch, StoreContext, Upsert, map_webhook
+from mappers.kanal import encode
+from mappers.shopify import TOPICS as SHOPIFY_TOPICS
+from mappers.woocommerce import TOPICS as WOO_TOPICS
+
+REASONS = {
+    "unsupported_topic",
+    "no_id",
+    "no_phone",
+    "no_date",
+    "no_total",
+    "test_order",
+    "draft",
+}
+SETTINGS = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+ORDERS = order_fixtures()
+Slots = dict[str, list[tuple[str, ...]]]
+PHONE_SLOTS: Slots = {
+    "shopify": [
+        ("phone",),
+        ("customer", "phone"),
+        ("shipping_address", "phone"),
+        ("billing_address", "phone"),
+        ("customer", "default_address", "phone"),
+    ],
+    "woocommerce": [("billing", "phone"), ("shipping", "phone")],
+}
+COUNTRY_SLOTS: Slots = {
+    "shopify": [("shipping_address", "country_code"), ("billing_address", "country_code")],
+    "woocommerce": [("billing", "country"), ("shipping", "country")],
+}
+
+scalars = (
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.integers(min_value=2**63, max_value=2**70)
+    | st.floats(allow_nan=True, allow_infinity=True)
+    | st.text(max_size=20)
+    | st.sampled_from(["", " ", "0", "-1", "1e999", "NaN", "null", "2025-13-45T99:99:99Z"])
+)
+json_values = st.recursive(
+    scalars,
+    lambda children: (
+        st.lists(children, max_size=3) | st.dictionaries(st.text(max_size=8), children, max_size=3)
+    ),
+    max_leaves=8,
+)
+odd_phones = st.one_of(
+    st.text(alphabet="0123456789+-(). /xX#*ABCSHIPéé٣", max_size=30),
+    st.sampled_from(
+        [
+            "06 12 34 56 78",
+            "0033612345678",
+            "+33 6 12 34 56 78",
+            "1-800-FLOWERS",
+            "555-555-SHIP",
+            "(574) 217-7025",
+            "+999999999999999999",
+            "00",
+            "+",
+            "07911 123456 ext. 12",
+            "٠٦١٢٣٤٥٦٧٨",
+        ]
+    ),
+    st.integers(),
+)
+odd_countries = st.one_of(
+    st.sampled_from(["FR", "US", "GB", "BR", "IN", "DE", "fr", "", "ZZ", "XK", "001", "USA"]),
+    st.text(max_size=4),
+    st.none(),
+)
+huge_strings = st.sampled_from(["x" * 10_000, "é" * 300, "\ud800" * 5, "\x00" * 3, "😀" * 300])
+unicode_strings = st.text(min_size=1, max_size=300)
+
+
+def _paths(value: object, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    paths: list[tuple[Any, ...]] = []
+    if isinstance(value, dict):
+        for key, child in value.items():
+            paths.append((*prefix, key))
+            paths.extend(_paths(child, (*prefix, key)))
+    elif isinstance(value, list):
+        for index, child in enumerate(value):
+            paths.append((*prefix, index))
+            paths.extend(_paths(child, (*prefix, index)))
+    return paths
+
+
+def _parent(root: Any, path: tuple[Any, ...]) -> Any:
+    node = root
+    for step in path[:-1]:
+        node = node[step]
+    return node
+
+
+def _set(root: dict[str, Any], path: tuple[Any, ...], value: object) -> None:
+    node: Any = root
+    for step in path[:-1]:
+        if not isinstance(node, dict):
+            return
+        if not isinstance(node.get(step), dict):
+            node[step] = {}
+        node = node[step]
+    if isinstance(node, dict):
+        node[path[-1]] = value
+
+
+@st.composite
+def mutated_orders(draw: st.DrawFn) -> tuple[str, dict[str, Any]]:
+    fixture = draw(st.sampled_from(ORDERS))
+    payload = copy.deepcopy(fixture.payload)
+    if draw(st.booleans()):  # start from a sendable order half of the time
+        _set(payload, PHONE_SLOTS[fixture.platform][0], "+33 6 12 34 56 78")
+    for _ in range(draw(st.integers(min_value=1, max_value=6))):
+        paths = _paths(payload)
+        kind = draw(st.sampled_from(["drop", "null", "type", "phone", "country", "huge", "text"]))
+        if kind == "phone":
+            _set(payload, draw(st.sampled_from(PHONE_SLOTS[fixture.platform])), draw(odd_phones))
+            continue
+        if kind == "country":
+            slot = draw(st.sampled_from(COUNTRY_SLOTS[fixture.platform]))
+            _set(payload, slot, draw(odd_countries))
+            continue
+        if not paths:
+            break
+        path = draw(st.sampled_from(paths))
+        parent = _parent(payload, path)
+        if kind == "drop":
+            del parent[path[-1]]
+        else:
+            new = {
+                "null": st.none(),
+                "type": json_values,
+                "huge": huge_strings,
+                "text": unicode_strings,
+            }[kind]
+            parent[path[-1]] = draw(new)
+    return fixture.platform, payload
+
+
+contexts = st.builds(
+    StoreContext,
+    default_country=st.sampled_from([None, "FR", "US", "GB", "", "nope"]),
+    skip_test_orders=st.booleans(),
+)
+
+
+def _assert_sendable(actions: list[Any]) -> None:
+    assert actions
+    for action in actions:
+        if isinstance(action, Ignored):
+            assert action.reason in REASONS
+        elif isinstance(action, Upsert):
+            body = json.loads(encode(action.body), parse_float=Decimal)
+            assert validate("orders", body) == {}
+            assert body["external_id"] == action.external_id
+            assert action.version >= 0
+        elif isinstance(action, Patch):
+            assert validate_patch("orders", json.loads(encode(action.fields))) == {}
+        else:
+            assert not isinstance(action, Delete)
+
+
+@SETTINGS
+@given(order=mutated_orders(), ctx=contexts)
+def test_mutated_real_orders_map_to_valid_bodies_or_a_reason(
+    order: tuple[str, dict[str, Any]], ctx: StoreContext
+) -> None:
+    platform, payload = order
+    _assert_sendable(map_webhook(platform, ORDER_TOPIC[platform], payload, ctx))
+
+
+@SETTINGS
+@given(order=mutated_orders(), ctx=contexts)
+def test_mutations_through_every_topic_never_raise(
+    order: tuple[str, dict[str, Any]], ctx: StoreContext
+) -> None:
+    platform, payload = order
+    for topic in SHOPIFY_TOPICS if platform == "shopify" else WOO_TOPICS:
+        _assert_sendable(map_webhook(platform, topic, payload, ctx))
+
+
+@SETTINGS
+@given(
+    platform=st.sampled_from(["shopify", "woocommerce", "other"]),
+    topic=st.sampled_from([*SHOPIFY_TOPICS, *WOO_TOPICS, "orders/edited", "x"]),
+    payload=json_values | st.dictionaries(st.sampled_from(["id", "total", "phone"]), json_values),
+    ctx=contexts,
+)
+def test_any_json_value_is_mapped_without_raising(
+    platform: str, topic: str, payload: object, ctx: StoreContext
+) -> None:
+    _assert_sendable(map_webhook(platform, topic, payload, ctx))
+
+
+@SETTINGS
+@given(data=st.data(), index=st.integers(min_value=0, max_value=len(ORDERS) - 1))
+def test_unicode_and_huge_strings_everywhere_in_a_sendable_order(
+    data: st.DataObject, index: int
+) -> None:
+    fixture = ORDERS[index]
+    payload = copy.deepcopy(fixture.payload)
+    for path in _paths(payload):
+        parent = _parent(payload, path)
+        if isinstance(parent[path[-1]], str):
+            parent[path[-1]] = data.draw(unicode_strings | huge_strings)
+    _set(payload, PHONE_SLOTS[fixture.platform][0], "+44 7911 123456")
+    for key in ("id", "total", "total_price"):
+        if key in payload:
+            payload[key] = fixture.payload[key]
+    actions = map_webhook(fixture.platform, ORDER_TOPIC[fixture.platform], payload, StoreContext())
+    _assert_sendable(actions)
