@@ -1,0 +1,256 @@
+"""The assembled application: probes, lifespan, the body limit, and webhooks into a real Redis."""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import httpx
+import pytest
+import redis
+import redis.asyncio
+from starlette.applications import Starlette
+
+from bridge import defaults
+from bridge.app import create_app, create_app_from_env
+from bridge.config import BridgeConfig, Settings, parse_config
+from bridge.records import record_key
+from bridge.signatures import ShopifyVerifier
+
+FIXTURES = Path(__file__).resolve().parents[2].parent / "shared" / "fixtures"
+SECRET = b"shpss_app_test_3c2b1a09f8e7"
+CONFIG = f"""
+[stores.main-shop]
+platform = "shopify"
+kanal_store_id = 7
+kanal_api_key = "kanal-key-app-test"
+webhook_secrets = ["{SECRET.decode()}"]
+"""
+ORDER = (
+    (FIXTURES / "shopify" / "docs-sample-orders-create-customer-phone-on-addresses-only.json")
+    .read_bytes()
+    .replace(b"555-555-SHIP", b"+33 6 12 34 56 78")
+)
+
+pytestmark = pytest.mark.anyio
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+@pytest.fixture
+def config() -> BridgeConfig:
+    return parse_config(CONFIG, {})
+
+
+@pytest.fixture
+def closed_url() -> str:
+    """A Redis URL nothing listens on."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    return f"redis://127.0.0.1:{port}/0"
+
+
+def settings(redis_url: str) -> Settings:
+    return Settings.from_env({"REDIS_URL": redis_url})
+
+
+@asynccontextmanager
+async def serve(app: Starlette) -> AsyncIterator[httpx.AsyncClient]:
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="https://bridge") as client:
+            yield client
+
+
+def signed(body: bytes, webhook_id: str = "6f2f0c1e-0d5a-4b7e-9a51-2b1c3d4e5f60") -> dict[str, str]:
+    return {
+        "Content-Type": "application/json",
+        "X-Shopify-Topic": "orders/create",
+        "X-Shopify-Hmac-Sha256": ShopifyVerifier.sign(body, SECRET),
+        "X-Shopify-Shop-Domain": "main-shop.myshopify.com",
+        "X-Shopify-Webhook-Id": webhook_id,
+    }
+
+
+# probes
+
+
+async def test_healthz_is_200(closed_url: str, config: BridgeConfig) -> None:
+    async with serve(create_app(settings(closed_url), config)) as client:
+        response = await client.get("/healthz")
+    assert response.status_code == 200
+    assert response.json() == {"status": "ok"}
+
+
+async def test_readyz_is_200_with_redis(
+    redis_url: str, redis_client: redis.Redis, config: BridgeConfig
+) -> None:
+    async with serve(create_app(settings(redis_url), config)) as client:
+        response = await client.get("/readyz")
+    assert response.status_code == 200
+    assert response.json() == {"status": "ready"}
+
+
+async def test_readyz_is_503_when_redis_is_unreachable(
+    closed_url: str, config: BridgeConfig
+) -> None:
+    async with serve(create_app(settings(closed_url), config)) as client:
+        response = await client.get("/readyz")
+        health = await client.get("/healthz")
+    assert response.status_code == 503
+    assert response.json()["status"] == "unavailable"
+    assert response.json()["reason"].startswith("redis:")
+    assert health.status_code == 200
+
+
+async def test_readyz_is_503_without_config(redis_url: str, redis_client: redis.Redis) -> None:
+    app = create_app(settings(redis_url), None, config_error="stores.x.platform: unknown key")
+    async with serve(app) as client:
+        response = await client.get("/readyz")
+        webhook = await client.post("/webhooks/shopify/x", content=b"{}")
+        health = await client.get("/healthz")
+    assert response.status_code == 503
+    assert response.json() == {
+        "status": "unavailable",
+        "reason": "configuration: stores.x.platform: unknown key",
+    }
+    assert webhook.status_code == 503
+    assert health.status_code == 200
+
+
+async def test_given_client_is_used_and_left_open(
+    redis_url: str, redis_client: redis.Redis, closed_url: str, config: BridgeConfig
+) -> None:
+    given = redis.asyncio.Redis.from_url(redis_url)
+    try:
+        # settings point nowhere: only the given client can make /readyz answer 200
+        async with serve(create_app(settings(closed_url), config, given)) as client:
+            assert (await client.get("/readyz")).status_code == 200
+        assert await given.ping()
+    finally:
+        await given.aclose()
+
+
+# create_app_from_env
+
+
+async def test_bad_config_keeps_the_process_up_but_not_ready(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, redis_url: str, redis_client: redis.Redis
+) -> None:
+    path = tmp_path / "bridge.toml"
+    path.write_text(CONFIG.replace("kanal_store_id = 7", "kanal_store_id = 7\ncolour = 1"))
+    monkeypatch.setenv("REDIS_URL", redis_url)
+    monkeypatch.setenv("BRIDGE_CONFIG", str(path))
+    monkeypatch.delenv("BRIDGE_CONFIG_TOML", raising=False)
+    async with serve(create_app_from_env()) as client:
+        health = await client.get("/healthz")
+        ready = await client.get("/readyz")
+        webhook = await client.post(
+            "/webhooks/shopify/main-shop", content=ORDER, headers=signed(ORDER)
+        )
+    assert health.status_code == 200
+    assert ready.status_code == 503
+    assert "stores.main-shop.colour: unknown key" in ready.json()["reason"]
+    assert SECRET.decode() not in ready.text
+    assert "kanal-key-app-test" not in ready.text
+    assert webhook.status_code == 503
+
+
+async def test_missing_config_file_is_named(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, redis_url: str, redis_client: redis.Redis
+) -> None:
+    monkeypatch.setenv("REDIS_URL", redis_url)
+    monkeypatch.setenv("BRIDGE_CONFIG", str(tmp_path / "absent.toml"))
+    monkeypatch.delenv("BRIDGE_CONFIG_TOML", raising=False)
+    async with serve(create_app_from_env()) as client:
+        ready = await client.get("/readyz")
+    assert ready.status_code == 503
+    assert "BRIDGE_CONFIG" in ready.json()["reason"]
+
+
+async def test_inline_config_from_env_is_ready(
+    monkeypatch: pytest.MonkeyPatch, redis_url: str, redis_client: redis.Redis
+) -> None:
+    monkeypatch.setenv("REDIS_URL", redis_url)
+    monkeypatch.setenv("BRIDGE_CONFIG_TOML", CONFIG)
+    async with serve(create_app_from_env()) as client:
+        ready = await client.get("/readyz")
+    assert ready.status_code == 200
+
+
+# middleware in place
+
+
+async def test_declared_body_over_the_limit_is_413(closed_url: str, config: BridgeConfig) -> None:
+    body = b"x" * (defaults.MAX_BODY_BYTES + 1)
+    async with serve(create_app(settings(closed_url), config)) as client:
+        response = await client.post(
+            "/webhooks/shopify/main-shop", content=body, headers=signed(body)
+        )
+    assert response.status_code == 413
+    assert response.json() == {"error": "body too large", "limit": defaults.MAX_BODY_BYTES}
+
+
+async def test_chunked_body_over_the_limit_is_413(closed_url: str, config: BridgeConfig) -> None:
+    chunk = b"x" * (1024 * 1024)
+
+    async def stream() -> AsyncIterator[bytes]:
+        for _ in range(defaults.MAX_BODY_BYTES // len(chunk) + 1):
+            yield chunk
+
+    async with serve(create_app(settings(closed_url), config)) as client:
+        response = await client.post(
+            "/webhooks/shopify/main-shop", content=stream(), headers=signed(b"")
+        )
+    assert "content-length" not in response.request.headers
+    assert response.status_code == 413
+
+
+async def test_responses_carry_a_request_id(closed_url: str, config: BridgeConfig) -> None:
+    async with serve(create_app(settings(closed_url), config)) as client:
+        response = await client.get("/healthz", headers={"X-Request-Id": "req-42"})
+    assert response.headers["x-request-id"] == "req-42"
+
+
+# webhooks into a real Redis
+
+
+async def test_signed_order_is_stored_then_duplicate(
+    redis_url: str, redis_client: redis.Redis, config: BridgeConfig
+) -> None:
+    async with serve(create_app(settings(redis_url), config)) as client:
+        first = await client.post(
+            "/webhooks/shopify/main-shop", content=ORDER, headers=signed(ORDER)
+        )
+        again = await client.post(
+            "/webhooks/shopify/main-shop", content=ORDER, headers=signed(ORDER)
+        )
+    assert (first.status_code, first.json()) == (200, {"status": "accepted"})
+    assert (again.status_code, again.json()) == (200, {"status": "duplicate"})
+    assert redis_client.exists(record_key("main-shop", "orders", "820982911946154508"))
+
+
+async def test_wrong_signature_stores_nothing(
+    redis_url: str, redis_client: redis.Redis, config: BridgeConfig
+) -> None:
+    headers = signed(ORDER)
+    headers["X-Shopify-Hmac-Sha256"] = ShopifyVerifier.sign(ORDER, b"not-our-secret")
+    async with serve(create_app(settings(redis_url), config)) as client:
+        response = await client.post("/webhooks/shopify/main-shop", content=ORDER, headers=headers)
+    assert response.status_code == 401
+    assert redis_client.dbsize() == 0
+
+
+async def test_redis_down_is_503_never_200(closed_url: str, config: BridgeConfig) -> None:
+    async with serve(create_app(settings(closed_url), config)) as client:
+        response = await client.post(
+            "/webhooks/shopify/main-shop", content=ORDER, headers=signed(ORDER)
+        )
+    assert response.status_code == 503
+    assert response.json() == {"error": "storage unavailable, retry later"}
