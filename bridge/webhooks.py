@@ -138,9 +138,8 @@ class Webhooks:
         if store is None:
             return _Answer(404, {"error": "unknown store"}, "unknown_store")
         if store.config.platform != delivery.platform:
-            return _Answer(
-                404, {"error": "store is not a " + delivery.platform + " store"}, "wrong_platform"
-            )
+            error = f"store is not a {delivery.platform} store"
+            return _Answer(404, {"error": error}, "wrong_platform")
 
         body = await request.body()
         headers = request.headers
@@ -186,8 +185,8 @@ class Webhooks:
             return _unavailable()
         try:
             outcome = await self.records.accept(delivery.store, actions, delivery.delivery_id)
-        except (StorageUnavailable, redis.RedisError):
-            return _unavailable()
+        except (StorageUnavailable, redis.RedisError) as exc:
+            return _unavailable(str(exc))
         content = _OUTCOMES.get(outcome)
         if content is None:
             logger.error("unexpected outcome %r from the record store", outcome)
@@ -209,8 +208,9 @@ def _ignored(reason: str) -> _Answer:
     return _Answer(200, {"status": "ignored", "reason": reason}, "ignored")
 
 
-def _unavailable() -> _Answer:
-    return _Answer(503, {"error": "storage unavailable, retry later"}, "storage_unavailable")
+def _unavailable(detail: str | None = None) -> _Answer:
+    content = {"error": "storage unavailable, retry later"}
+    return _Answer(503, content, "storage_unavailable", detail)
 
 
 def _log(delivery: _Delivery, answer: _Answer) -> None:
