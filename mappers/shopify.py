@@ -73,10 +73,9 @@ def _status(value: object, table: dict[str, str]) -> str | None:
 def _fulfillment(order: dict[str, Any]) -> str:
     if kanal.clean(order.get("cancelled_at")) is not None:
         return CANCELLED
-    raw = order.get("fulfillment_status")
-    if raw is None or kanal.clean(raw) is None:
+    text = kanal.cut(order.get("fulfillment_status"), kanal.STATUS_MAX)
+    if text is None:
         return FULFILLMENT_STATUSES[None]
-    text = kanal.cut(raw, kanal.STATUS_MAX) or FULFILLMENT_STATUSES[None]
     return FULFILLMENT_STATUSES.get(text.lower(), text)
 
 
@@ -103,12 +102,12 @@ def _tags(value: object) -> list[str]:
         parts.extend(value.split(","))
     elif isinstance(value, list):
         parts.extend(value)
-    tags: list[str] = []
+    tags: dict[str, None] = {}  # ordered and de-duplicated
     for part in parts:
         tag = kanal.cut(part, kanal.NAME_MAX)
-        if tag is not None and tag not in tags:
-            tags.append(tag)
-    return tags
+        if tag is not None:
+            tags[tag] = None
+    return list(tags)
 
 
 def _first(order: dict[str, Any], field: str) -> str | None:
