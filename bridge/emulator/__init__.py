@@ -1,1 +1,27 @@
-"""A Kanal commerce API emulator: a real HTTP server, as strict as Kanal, for tests and demos."""
+"""A Kanal commerce API emulator: a real HTTP server, as strict as Kanal, for tests and demos.
+
+validation   Kanal's field rules as pure functions (Laravel-shaped errors)
+ratelimit    the per-store strict sliding 60-second window
+state        stores, keys, records, request log, faults (in memory)
+app          the 7 API endpoints (create_app)
+control      the /_emulator test-helper API
+server       uvicorn: run(), BackgroundEmulator, "STORE_ID:KEY[:RPM]" specs
+cli          `python -m bridge.emulator` (main)
+"""
+
+from bridge.emulator.app import create_app
+from bridge.emulator.cli import main
+from bridge.emulator.server import BackgroundEmulator, parse_store_specs, run
+from bridge.emulator.state import EmulatorStore
+from bridge.emulator.validation import validate, validate_patch
+
+__all__ = [
+    "BackgroundEmulator",
+    "EmulatorStore",
+    "create_app",
+    "main",
+    "parse_store_specs",
+    "run",
+    "validate",
+    "validate_patch",
+]

@@ -1,4 +1,4 @@
-"""`python -m bridge.emulator --port 8099 --store 1:KEY:60 --store 2:KEY` serves the emulator."""
+"""The emulator's command line: `python -m bridge.emulator --port 8099 --store 1:KEY:60`."""
 
 from __future__ import annotations
 
@@ -23,6 +23,12 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument("--latency-ms", type=int, default=0, help="delay before every answer")
     parser.add_argument(
+        "--log-limit",
+        type=int,
+        default=None,
+        help="keep only the last N requests in /_emulator/requests (default: all)",
+    )
+    parser.add_argument(
         "--reject-unknown-keys",
         action="store_true",
         help="answer 422 to POST bodies with fields Kanal does not know (Kanal ignores them)",
@@ -38,8 +44,5 @@ def main(argv: list[str] | None = None) -> None:
         stores,
         latency_ms=args.latency_ms,
         reject_unknown_keys=args.reject_unknown_keys,
+        log_limit=args.log_limit,
     )
-
-
-if __name__ == "__main__":
-    main()

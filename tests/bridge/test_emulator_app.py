@@ -11,8 +11,9 @@ from typing import Any
 import httpx
 import pytest
 
-from bridge.emulator.__main__ import main
+from bridge.emulator import __all__ as exported
 from bridge.emulator.app import create_app
+from bridge.emulator.cli import main
 from bridge.emulator.server import BackgroundEmulator, parse_store_specs
 from bridge.emulator.state import EmulatorStore
 
@@ -566,3 +567,16 @@ def test_main_refuses_a_bad_store_spec(capsys: pytest.CaptureFixture[str]) -> No
         main(["--store", "one:key"])
     assert exit_.value.code == 2
     assert "STORE_ID:KEY[:RPM]" in capsys.readouterr().err
+
+
+def test_public_api() -> None:
+    assert exported == [
+        "BackgroundEmulator",
+        "EmulatorStore",
+        "create_app",
+        "main",
+        "parse_store_specs",
+        "run",
+        "validate",
+        "validate_patch",
+    ]

@@ -1,0 +1,3 @@
+from bridge.emulator.cli import main
+
+main()
