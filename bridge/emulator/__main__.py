@@ -1,3 +1,8 @@
+"""`python -m bridge.emulator --port 8099 --store 1:KEY:60` (see `bridge.emulator.cli`)."""
+
 from bridge.emulator.cli import main
 
-main()
+__all__ = ["main"]
+
+if __name__ == "__main__":
+    main()
