@@ -32,7 +32,7 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import ROUND_HALF_UP, Decimal, localcontext
 from typing import Any
 
 Errors = dict[str, list[str]]
@@ -327,7 +327,9 @@ def _stored(value: Any) -> Any:
 
 def money(value: Any) -> str:
     """A price as Kanal returns it: a string with two decimals (decimal(12,2) column)."""
-    return str(Decimal(str(value)).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP))
+    amount = Decimal(str(value))
+    with localcontext(prec=max(28, amount.adjusted() + 4)):
+        return str(amount.quantize(Decimal("0.01"), rounding=ROUND_HALF_UP))
 
 
 def clean(resource: str, body: Mapping[str, Any]) -> dict[str, Any]:

@@ -7,7 +7,14 @@ from typing import Any
 
 import pytest
 
-from bridge.emulator.validation import clean, clean_patch, summary, validate, validate_patch
+from bridge.emulator.validation import (
+    clean,
+    clean_patch,
+    money,
+    summary,
+    validate,
+    validate_patch,
+)
 
 CUSTOMER = {
     "external_id": "207119551",
@@ -266,3 +273,9 @@ def test_clean_keeps_known_fields_clears_absent_ones_and_formats_the_price() -> 
     assert minimal["total_price"] == "5.00"
     assert minimal["customer"]["email"] is None
     assert clean_patch("orders", {"tags": ["x"], "metadata": {}}) == {"tags": ["x"], "metadata": {}}
+
+
+def test_money_has_two_decimals_even_for_huge_or_tiny_amounts() -> None:
+    assert money(Decimal("0.005")) == "0.01"
+    assert money(12.5) == "12.50"
+    assert money(Decimal("1E+40")) == "1" + "0" * 40 + ".00"
