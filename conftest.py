@@ -2,21 +2,15 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
-from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 import redis
 
+from tests.support import redis_url_for
+
 # Unit tests use their own database so that a developer's local data in db 0 is never touched.
 TEST_DB = 9
-
-
-def redis_url_for(db: int) -> str:
-    """The test Redis (REDIS_URL, else localhost) with database `db`."""
-    base = urlsplit(os.environ.get("REDIS_URL") or "redis://127.0.0.1:6379/0")
-    return urlunsplit(base._replace(path=f"/{db}"))
 
 
 @pytest.fixture

@@ -23,8 +23,10 @@ class PacedScheduler(RQScheduler):  # type: ignore[misc]
     """RQ's scheduler with sub-second precision, plus the sweeper."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
-        kwargs.setdefault("interval", defaults.SCHEDULER_INTERVAL)
+        # RQ derives its lock TTLs from a whole-second interval; the tick is ours.
+        kwargs.setdefault("interval", 1)
         super().__init__(*args, **kwargs)
+        self.tick = defaults.SCHEDULER_INTERVAL
 
     def enqueue_scheduled_jobs(self) -> None:
         """Enqueue every job whose scheduled time has come."""
@@ -62,5 +64,5 @@ class PacedScheduler(RQScheduler):  # type: ignore[misc]
             if self._acquired_locks and now - last_sweep >= defaults.SWEEP_INTERVAL:
                 sweep(self.connection)
                 last_sweep = now
-            time.sleep(self.interval)
+            time.sleep(self.tick)
         self.stop()

@@ -1,0 +1,309 @@
+"""Runs the real processes: the Kanal emulator, and the bridge's web and worker as the Procfile does."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import os
+import shlex
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+import redis
+
+ROOT = Path(__file__).resolve().parents[2]
+FIXTURES = ROOT.parent / "shared" / "fixtures"
+BIN = Path(sys.executable).parent
+
+KANAL_KEY = "e2eKanalKey0123456789abc"
+SHOPIFY_SECRET = "e2e-shopify-secret"
+WOO_SECRET = "e2eWooSecretAlphaNumeric42"
+
+CONFIG = """
+[kanal]
+api_url = "http://127.0.0.1:{emulator_port}"
+requests_per_minute = 600
+
+[delivery]
+settle_seconds = {settle}
+
+[stores.shopify-shop]
+platform = "shopify"
+kanal_store_id = 7
+kanal_api_key = "${{KANAL_KEY}}"
+webhook_secrets = ["${{SHOPIFY_SECRET}}", "an-old-secret"]
+default_country = "US"
+shop_domain = "shopify-shop.myshopify.com"
+
+[stores.woo-shop]
+platform = "woocommerce"
+kanal_store_id = 8
+kanal_api_key = "${{KANAL_KEY}}"
+webhook_secrets = ["${{WOO_SECRET}}"]
+default_country = "US"
+
+[stores.flash-shop]
+platform = "shopify"
+kanal_store_id = 9
+kanal_api_key = "${{KANAL_KEY}}"
+webhook_secrets = ["${{SHOPIFY_SECRET}}"]
+default_country = "US"
+requests_per_minute = 300
+"""
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def procfile() -> dict[str, str]:
+    """The process types of the project's Procfile."""
+    kinds = {}
+    for line in (ROOT / "Procfile").read_text().splitlines():
+        if ":" in line and not line.startswith("#"):
+            name, command = line.split(":", 1)
+            kinds[name.strip()] = command.strip()
+    return kinds
+
+
+def wait_until(predicate: Callable[[], Any], timeout: float, interval: float = 0.1) -> Any:
+    """Poll until `predicate()` is truthy; its value, or AssertionError after `timeout`."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not met within {timeout}s")
+        time.sleep(interval)
+
+
+def wait_for_http(url: str, timeout: float = 20.0) -> None:
+    def answers() -> bool:
+        try:
+            return httpx.get(url, timeout=1).status_code < 500
+        except httpx.HTTPError:
+            return False
+
+    wait_until(answers, timeout, 0.1)
+
+
+class Process:
+    """One child process in its own session, its output captured to a file."""
+
+    def __init__(self, name: str, argv: list[str], env: dict[str, str], logs: Path) -> None:
+        self.name = name
+        self.log_path = logs / f"{name}.log"
+        self._log = self.log_path.open("ab")
+        self.popen = subprocess.Popen(
+            argv, env=env, stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True,
+            cwd=ROOT,
+        )
+
+    def signal(self, signum: int) -> None:
+        try:
+            os.killpg(self.popen.pid, signum)
+        except ProcessLookupError:
+            pass
+
+    def stop(self, timeout: float = 30.0) -> int | None:
+        if self.popen.poll() is None:
+            self.signal(signal.SIGTERM)
+            try:
+                self.popen.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.signal(signal.SIGKILL)
+                self.popen.wait(5)
+        self._log.close()
+        return self.popen.returncode
+
+
+class Emulator:
+    """The Kanal emulator as a separate process, and its control API."""
+
+    def __init__(self, logs: Path, rates: dict[int, int]) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        stores = [f"--store={sid}:{KANAL_KEY}:{rpm}" for sid, rpm in rates.items()]
+        self.process = Process(
+            "emulator",
+            [sys.executable, "-m", "bridge.emulator", f"--port={self.port}", *stores],
+            dict(os.environ), logs,
+        )
+        wait_for_http(f"{self.url}/_emulator/stats")
+        self.http = httpx.Client(base_url=self.url, timeout=10)
+
+    def reset(self) -> None:
+        self.http.post("/_emulator/reset").raise_for_status()
+        self.http.delete("/_emulator/faults").raise_for_status()
+
+    def requests(self, store_id: int | None = None) -> list[dict[str, Any]]:
+        params = {"store_id": store_id} if store_id is not None else {}
+        return list(self.http.get("/_emulator/requests", params=params).json()["requests"])
+
+    def records(self, store_id: int, resource: str = "orders") -> dict[str, Any]:
+        held = self.http.get("/_emulator/records", params={"store_id": store_id}).json()["stores"]
+        return dict(held.get(str(store_id), {}).get(resource, {}))
+
+    def fault(self, **fault: Any) -> None:
+        self.http.post("/_emulator/faults", json=fault).raise_for_status()
+
+    def set_rate(self, store_id: int, requests_per_minute: int) -> None:
+        self.http.post(
+            "/_emulator/stores",
+            json={"id": store_id, "keys": [KANAL_KEY], "requests_per_minute": requests_per_minute},
+        ).raise_for_status()
+
+    def stop(self) -> None:
+        self.http.close()
+        self.process.stop()
+
+
+class Bridge:
+    """The bridge's web and worker processes, started with the Procfile's commands."""
+
+    def __init__(self, logs: Path, emulator: Emulator, redis_url: str, settle: float = 1.0) -> None:
+        self.logs = logs
+        self.redis_url = redis_url
+        self.redis = redis.Redis.from_url(redis_url)
+        self.redis.flushdb()
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        config = logs / "bridge.toml"
+        config.write_text(CONFIG.format(emulator_port=emulator.port, settle=settle))
+        self.env = {
+            **os.environ,
+            "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
+            "PORT": str(self.port),
+            "REDIS_URL": redis_url,
+            "BRIDGE_CONFIG": str(config),
+            "KANAL_API_URL": emulator.url,
+            "KANAL_KEY": KANAL_KEY,
+            "SHOPIFY_SECRET": SHOPIFY_SECRET,
+            "WOO_SECRET": WOO_SECRET,
+            "LOG_LEVEL": "INFO",
+            "LOG_FORMAT": "json",
+            "DASHBOARD_PASSWORD": "e2e-dashboard-password",
+        }
+        self.commands = procfile()
+        self.web = self.start("web")
+        self.workers = [self.start("worker")]
+        wait_for_http(f"{self.url}/healthz")
+        self.http = httpx.Client(base_url=self.url, timeout=10)
+
+    def start(self, kind: str, name: str | None = None) -> Process:
+        return Process(name or kind, shlex.split(self.commands[kind]), self.env, self.logs)
+
+    def add_worker(self) -> Process:
+        worker = self.start("worker", f"worker{len(self.workers) + 1}")
+        self.workers.append(worker)
+        return worker
+
+    def post(self, path: str, body: bytes, headers: dict[str, str]) -> httpx.Response:
+        return self.http.post(path, content=body, headers=headers)
+
+    def shopify(
+        self, order: dict[str, Any], topic: str = "orders/updated", store: str = "shopify-shop",
+        secret: str = SHOPIFY_SECRET, webhook_id: str | None = None,
+        domain: str = "shopify-shop.myshopify.com",
+    ) -> httpx.Response:
+        body = shopify_bytes(order)
+        headers = {
+            "Content-Type": "application/json",
+            "X-Shopify-Topic": topic,
+            "X-Shopify-Hmac-Sha256": sign(body, secret),
+            "X-Shopify-Shop-Domain": domain,
+            "X-Shopify-API-Version": "2026-04",
+            "X-Shopify-Webhook-Id": webhook_id or os.urandom(8).hex(),
+        }
+        return self.post(f"/webhooks/shopify/{store}", body, headers)
+
+    def woocommerce(
+        self, order: dict[str, Any], topic: str = "order.updated", store: str = "woo-shop",
+        secret: str = WOO_SECRET,
+    ) -> httpx.Response:
+        body = json.dumps(order, separators=(",", ":")).replace("/", "\\/").encode()
+        headers = {
+            "Content-Type": "application/json",
+            "X-WC-Webhook-Topic": topic,
+            "X-WC-Webhook-Resource": topic.split(".")[0],
+            "X-WC-Webhook-Event": topic.split(".")[1],
+            "X-WC-Webhook-Signature": sign(body, secret),
+            "X-WC-Webhook-Source": "https://woo.example.com/",
+            "X-WC-Webhook-ID": "12",
+        }
+        return self.post(f"/webhooks/woocommerce/{store}", body, headers)
+
+    def drained(self) -> bool:
+        """No record waits for a push."""
+        return int(self.redis.zcard("kb:pending")) == 0
+
+    def stop(self) -> None:
+        self.http.close()
+        for process in [*self.workers, self.web]:
+            process.stop()
+        self.redis.close()
+
+    def output(self) -> str:
+        return "".join(p.read_text(errors="replace") for p in self.logs.glob("*.log"))
+
+
+def sign(body: bytes, secret: str) -> str:
+    return base64.b64encode(hmac.new(secret.encode(), body, hashlib.sha256).digest()).decode()
+
+
+def shopify_bytes(order: dict[str, Any]) -> bytes:
+    """Compact JSON with Shopify's escapes (`\\/`), as Shopify sends it."""
+    return json.dumps(order, separators=(",", ":")).replace("/", "\\/").encode()
+
+
+def fixture(name: str) -> Any:
+    data = json.loads((FIXTURES / name).read_text())
+    for wrapper in ("order", "data", "response"):
+        if isinstance(data, dict) and set(data) == {wrapper}:
+            data = data[wrapper]
+    return data
+
+
+def shopify_order(order_id: int, version: int, financial: str = "paid",
+                  fulfillment: str | None = None, phone: str = "+1 613-555-0135") -> dict[str, Any]:
+    """Shopify's documented order sample with an id, an updated_at and statuses of ours."""
+    order = fixture("shopify/docs-sample-orders-create-customer-phone-on-addresses-only.json")
+    order = json.loads(json.dumps(order))
+    order["id"] = order_id
+    order["name"] = f"#{order_id}"
+    order["test"] = False
+    order["cancelled_at"] = None
+    order["cancel_reason"] = None
+    order["financial_status"] = financial
+    order["fulfillment_status"] = fulfillment
+    order["updated_at"] = _timestamp(1_780_000_000 + version)
+    order["phone"] = phone
+    return order
+
+
+def woo_order(order_id: int, version: int, status: str = "processing",
+              phone: str = "(415) 555-0132") -> dict[str, Any]:
+    """WooCommerce's documented order sample with an id, a modification date and a status."""
+    order = fixture("woocommerce/docs-v3-retrieve-order-guest-processing-usd.json")
+    order["id"] = order_id
+    order["number"] = str(order_id)
+    order["status"] = status
+    order["date_modified_gmt"] = _timestamp(1_780_000_000 + version)[:-1]
+    order["billing"]["phone"] = phone
+    return order
+
+
+def _timestamp(epoch: int) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(epoch))
