@@ -20,6 +20,13 @@ SETTLE_SECONDS = 2.0
 # usable during the first ~10).
 ABANDONED_AFTER_MINUTES = 15
 
+# Abandoned checkouts are sent only for buyers who ticked a marketing box at checkout (e-mail
+# or SMS), unless the store says otherwise: cart recovery is marketing (Meta classifies cart
+# reminders as marketing templates, and GDPR/ePrivacy and the TCPA require prior consent for
+# marketing messages), while order and shipping updates are transactional. A store whose
+# WhatsApp opt-in is collected elsewhere (Kanal's own) sets checkouts_require_consent = false.
+CHECKOUTS_REQUIRE_CONSENT = True
+
 # How often the paced scheduler moves due jobs onto the queue. RQ's own scheduler works in
 # whole seconds, which would bunch a fast store's calls at each second.
 SCHEDULER_INTERVAL = 0.05
@@ -38,7 +45,7 @@ KANAL_CONNECT_TIMEOUT = 5.0
 KANAL_TIMEOUT = 15.0
 
 # An RQ job is killed after this long; a push never takes more than KANAL_TIMEOUT + a bit.
-JOB_TIMEOUT = 60
+JOB_TIMEOUT = 30
 
 # Finished jobs stay visible in the dashboard this long; failed ones until retried or expired.
 RESULT_TTL = 600
