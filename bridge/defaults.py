@@ -32,7 +32,7 @@ CHECKOUTS_REQUIRE_CONSENT = True
 SCHEDULER_INTERVAL = 0.05
 
 # Retry schedule for transient failures (network, 5xx), seconds before attempt n+1. Each wait
-# gets +-20 % jitter. Sum: a little over 48 hours, so Kanal may be down for a whole day (and
+# gets +-20 % jitter. Sum: about 47 hours, so Kanal may be down for a whole day (and
 # more) without losing anything; after the last one the job lands in the failed registry.
 RETRY_DELAYS = (5, 15, 30, 60, 120, 300, 600, 900, 1800, *([3600] * 46))
 RETRY_JITTER = 0.2
