@@ -3,22 +3,25 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import redis
 import redis.asyncio
+from redis.exceptions import RedisError
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import BaseRoute, Route
 
-from bridge import defaults
+from bridge import dashboard, defaults, metrics
 from bridge.config import BridgeConfig, Settings, load_config
 from bridge.connection import async_redis
 from bridge.errors import ConfigError
+from bridge.exposition import MetricsEndpoint
 from bridge.middleware import BodySizeLimit, RequestId
 from bridge.records import RecordStore
 from bridge.webhooks import Webhooks
@@ -56,12 +59,12 @@ def _not_ready(reason: str) -> JSONResponse:
     return JSONResponse({"status": "unavailable", "reason": reason}, status_code=503)
 
 
-def operator_routes(settings: Settings) -> list[BaseRoute]:
-    """Where /metrics (Prometheus) and /rq (rq-dashboard behind basic auth) get mounted.
-
-    Not implemented here: another module adds its `Route`/`Mount` to this list.
-    """
-    return []
+def operator_routes(settings: Settings, config: BridgeConfig | None) -> list[BaseRoute]:
+    """/metrics (Prometheus) and /rq (rq-dashboard behind basic auth, when a password is set)."""
+    return [
+        *MetricsEndpoint(config).routes(),
+        *dashboard.routes(settings),
+    ]
 
 
 def create_app(
@@ -87,9 +90,17 @@ def create_app(
         client = redis if redis is not None else async_redis(settings.redis_url)
         probes.redis = client
         webhooks.records = RecordStore(client)
+        app.state.redis = client
+        flusher = asyncio.create_task(metrics.flush_forever(client))
         try:
             yield
         finally:
+            flusher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await flusher
+            with contextlib.suppress(RedisError, OSError):
+                await metrics.aflush(client)
+            app.state.redis = None
             webhooks.records = None
             probes.redis = None
             if redis is None:
@@ -99,7 +110,7 @@ def create_app(
         *webhooks.routes(),
         Route("/healthz", probes.healthz, methods=["GET"]),
         Route("/readyz", probes.readyz, methods=["GET"]),
-        *operator_routes(settings),
+        *operator_routes(settings, config),
     ]
     middleware = [
         Middleware(RequestId),

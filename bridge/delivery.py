@@ -146,10 +146,40 @@ def push(record_key: str, slot: float | None = None) -> str:
     try:
         rt.kanal.send(kanal_id, store.kanal_api_key.get_secret_value(), call)
     except KanalError as exc:
-        metrics.kanal_call(record.resource, call.method, exc.status, time.perf_counter() - started)
+        _called(record, call, exc.status, started, _OUTCOMES.get(type(exc), "failed"))
         return _failed(rt, record, job_id, call, exc)
-    metrics.kanal_call(record.resource, call.method, 200, time.perf_counter() - started)
+    _called(record, call, 200, started, "ok")
     return _settle(rt, record, job_id, call)
+
+
+_OUTCOMES: dict[type[KanalError], str] = {
+    KanalTransient: "transient",
+    KanalRateLimited: "rate_limited",
+    KanalPermanent: "permanent",
+    KanalNotFound: "not_found",
+}
+
+
+def _called(record: Record, call: Call, status: int | None, started: float, outcome: str) -> None:
+    """The one log line and the metrics of one Kanal call."""
+    seconds = time.perf_counter() - started
+    metrics.kanal_call(record.store, record.resource, call.method, status, seconds)
+    log.log(
+        logging.INFO if outcome == "ok" else logging.WARNING,
+        "kanal %s %s -> %s",
+        call.method,
+        record.resource,
+        status or "no answer",
+        extra={
+            "store": record.store,
+            "resource": record.resource,
+            "external_id": record.external_id,
+            "method": call.method,
+            "status": status,
+            "duration_ms": round(seconds * 1000, 2),
+            "outcome": outcome,
+        },
+    )
 
 
 def _settle(rt: Runtime, record: Record, job_id: str, call: Call | None) -> str:
@@ -159,9 +189,9 @@ def _settle(rt: Runtime, record: Record, job_id: str, call: Call | None) -> str:
     sent = f"{call.method} {call.path}" if call else "nothing to send"
     if outcome == "again":
         rt.records.handoff(record.key, job_id, time.time())
-        metrics.push_outcome("newer_state")
+        metrics.push_outcome(record.store, "newer_state")
         return f"{sent}; a newer state follows"
-    metrics.push_outcome("delivered" if call else "unchanged")
+    metrics.push_outcome(record.store, "delivered" if call else "unchanged")
     log.info(
         "pushed",
         extra={"store": record.store, "resource": record.resource,
@@ -177,7 +207,7 @@ def _failed(rt: Runtime, record: Record, job_id: str, call: Call, exc: KanalErro
         # PATCH of a record Kanal does not hold: POST it whole instead.
         rt.redis.hset(record.key, "dcore", "")
         rt.records.handoff(record.key, job_id, now)
-        metrics.push_outcome("patch_not_found")
+        metrics.push_outcome(record.store, "patch_not_found")
         return f"{call.method} {call.path} answered 404; posting the whole record"
     if isinstance(exc, KanalRateLimited):
         until = rt.limiter.pause(store.kanal_store_id, exc.retry_after, now)
@@ -188,7 +218,7 @@ def _failed(rt: Runtime, record: Record, job_id: str, call: Call, exc: KanalErro
         attempt = record.attempts + 1
         if attempt <= len(defaults.RETRY_DELAYS):
             rt.records.handoff(record.key, job_id, now + retry_delay(attempt), failed=True)
-            metrics.push_outcome("retry")
+            metrics.push_outcome(record.store, "retry")
             log.warning(
                 "kanal transient failure, retrying",
                 extra={"store": record.store, "resource": record.resource,
@@ -197,7 +227,7 @@ def _failed(rt: Runtime, record: Record, job_id: str, call: Call, exc: KanalErro
             )
             return f"attempt {attempt} failed ({exc.status or 'network'}); retry scheduled"
     rt.records.fail(record, job_id, str(exc))
-    metrics.push_outcome("failed")
+    metrics.push_outcome(record.store, "failed")
     log.error(
         "kanal refused the push",
         extra={"store": record.store, "resource": record.resource,

@@ -32,6 +32,7 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from bridge import metrics
 from bridge.config import BridgeConfig, Platform, StoreConfig
 from bridge.errors import SignatureError, StorageUnavailable
 from bridge.middleware import request_id
@@ -85,6 +86,7 @@ class _Delivery:
     started: float
     topic: str | None = None
     delivery_id: str | None = None
+    external_id: str | None = None
 
 
 class Webhooks:
@@ -170,6 +172,8 @@ class Webhooks:
             payload = None
         if not isinstance(payload, dict):
             return _Answer(400, {"error": "body is not a JSON object"}, "not_an_object")
+        if isinstance(payload.get("id"), int | str):
+            delivery.external_id = str(payload["id"])
 
         try:
             actions = self._mapper(delivery.platform, delivery.topic or "", payload, store.context)
@@ -216,16 +220,22 @@ def _unavailable(detail: str | None = None) -> _Answer:
 def _log(delivery: _Delivery, answer: _Answer) -> None:
     """The one log record per webhook; metrics hook in here too."""
     status = answer.status_code
+    seconds = time.perf_counter() - delivery.started
+    reason = answer.content.get("reason") or answer.detail
+    known = answer.label not in ("unknown_store", "not_configured")
+    store = delivery.store if known else None
+    metrics.webhook(delivery.platform, store, delivery.topic, answer.label, reason, seconds)
     level = logging.INFO if status < 400 else logging.WARNING if status < 500 else logging.ERROR
     extra: Mapping[str, object] = {
         "store": delivery.store,
         "platform": delivery.platform,
         "topic": delivery.topic,
         "delivery_id": delivery.delivery_id,
+        "external_id": delivery.external_id,
         "answer": answer.label,
-        "reason": answer.content.get("reason") or answer.detail,
+        "reason": reason,
         "status_code": status,
-        "duration_ms": round((time.perf_counter() - delivery.started) * 1000, 2),
+        "duration_ms": round(seconds * 1000, 2),
         "request_id": request_id.get(),
     }
     logger.log(

@@ -8,7 +8,7 @@ from typing import Any
 from rq.serializers import JSONSerializer
 from rq.worker import SimpleWorker
 
-from bridge import delivery, jobs
+from bridge import delivery, jobs, metrics
 from bridge.config import BridgeConfig, Settings
 from bridge.connection import sync_redis
 from bridge.kanal import KanalClient
@@ -69,6 +69,8 @@ def run_worker(settings: Settings, config: BridgeConfig, burst: bool = False, **
         serializer=JSONSerializer,
         **options,
     )
+    flusher = metrics.Flusher(connection)
+    flusher.start()
     try:
         worker.work(
             with_scheduler=True,
@@ -76,4 +78,5 @@ def run_worker(settings: Settings, config: BridgeConfig, burst: bool = False, **
             logging_level=logging.getLevelName(logging.getLogger().getEffectiveLevel()),
         )
     finally:
+        flusher.stop()
         kanal.close()

@@ -1,0 +1,117 @@
+"""Real pushes for the operator-facing tests: records accepted as the web does, pushed by an RQ
+worker through `bridge.delivery`, Kanal answering from a script (httpx.MockTransport)."""
+
+from __future__ import annotations
+
+import asyncio
+from decimal import Decimal
+
+import httpx
+import redis
+import redis.asyncio
+from rq.registry import FailedJobRegistry
+from rq.serializers import JSONSerializer
+from rq.worker import SimpleWorker
+
+from bridge import delivery, jobs
+from bridge.config import BridgeConfig, parse_config
+from bridge.kanal import KanalClient
+from bridge.limiter import Limiter
+from bridge.records import RecordStore, WorkerRecords
+from mappers import Upsert
+
+KANAL_KEY = "k0k1k2k3k4k5k6k7k8k9kakb"
+CONFIG = f"""
+[kanal]
+api_url = "http://kanal.test"
+requests_per_minute = 60000
+[stores.shop]
+platform = "shopify"
+kanal_store_id = 7
+kanal_api_key = "{KANAL_KEY}"
+webhook_secrets = ["a-webhook-secret"]
+"""
+INVALID = {"message": "The given data was invalid.", "errors": {"customer.phone": ["invalid"]}}
+
+
+class ScriptedKanal:
+    """Answers each request with the next scripted response (200 when none is left)."""
+
+    def __init__(self) -> None:
+        self.requests: list[httpx.Request] = []
+        self.answers: list[httpx.Response] = []
+
+    def __call__(self, request: httpx.Request) -> httpx.Response:
+        self.requests.append(request)
+        return self.answers.pop(0) if self.answers else httpx.Response(200, json={})
+
+
+def config() -> BridgeConfig:
+    return parse_config(CONFIG, {})
+
+
+def install(client: redis.Redis) -> ScriptedKanal:
+    """Make `bridge.delivery` push through a scripted Kanal in this process."""
+    kanal = ScriptedKanal()
+    delivery.install(
+        delivery.Runtime(
+            config=config(),
+            redis=client,
+            kanal=KanalClient("http://kanal.test", transport=httpx.MockTransport(kanal)),
+            records=WorkerRecords(client),
+            limiter=Limiter(client),
+        )
+    )
+    return kanal
+
+
+def order(external_id: str, version: int = 1, phone: str = "+33612345678") -> Upsert:
+    body = {
+        "external_id": external_id,
+        "placed_at": "2026-01-01T00:00:00Z",
+        "total_price": Decimal("10.00"),
+        "currency": "EUR",
+        "financial_status": "paid",
+        "customer": {"phone": phone},
+    }
+    return Upsert("orders", external_id, version, body)
+
+
+def accept(redis_url: str, *actions: Upsert) -> str:
+    """Store actions as the web process does."""
+
+    async def run() -> str:
+        client = redis.asyncio.Redis.from_url(redis_url)
+        try:
+            return await RecordStore(client, settle_seconds=0).accept("shop", list(actions), None)
+        finally:
+            await client.aclose()
+
+    return asyncio.run(run())
+
+
+def drain(client: redis.Redis, rounds: int = 20) -> None:
+    """Run every job, scheduled ones whatever their time, until none is left."""
+    queue = jobs.queue(client)
+    for _ in range(rounds):
+        due = [job_id.decode() for job_id in client.zrange(jobs.SCHEDULED_KEY, 0, -1)]
+        if not due and not queue.count:
+            return
+        for job_id in due:
+            client.zrem(jobs.SCHEDULED_KEY, job_id)
+            queue.enqueue_job(queue.fetch_job(job_id))
+        SimpleWorker([queue], connection=client, serializer=JSONSerializer).work(
+            burst=True, logging_level="WARNING"
+        )
+
+
+def failed_push(redis_url: str, client: redis.Redis, external_id: str = "1001") -> str:
+    """Push one order that Kanal refuses with 422; the id of its job in the failed registry."""
+    registry = FailedJobRegistry(queue=jobs.queue(client))
+    before = set(registry.get_job_ids())
+    kanal = install(client)
+    kanal.answers.append(httpx.Response(422, json=INVALID))
+    accept(redis_url, order(external_id))
+    drain(client)
+    [job_id] = set(registry.get_job_ids()) - before
+    return str(job_id)
