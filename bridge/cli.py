@@ -6,6 +6,7 @@ import argparse
 import importlib.util
 import json
 import logging
+import logging.config
 import os
 import secrets
 import sys
@@ -16,6 +17,7 @@ from importlib import resources
 from typing import Any, Literal
 from urllib.parse import urlsplit, urlunsplit
 
+from bridge import logs
 from bridge.config import BridgeConfig, Settings, StoreConfig, load_config
 from bridge.errors import ConfigError
 
@@ -95,7 +97,8 @@ def _web(args: argparse.Namespace) -> int:
     import uvicorn
 
     settings = Settings.from_env()
-    _configure_logging(settings)
+    log_config = logs.dict_config(settings.log_level, settings.log_format, _secrets(settings))
+    logging.config.dictConfig(log_config)
     _warn_if_demo()
     has = importlib.util.find_spec
     uvicorn.run(
@@ -109,6 +112,7 @@ def _web(args: argparse.Namespace) -> int:
         http="httptools" if has("httptools") else "h11",
         loop="uvloop" if has("uvloop") else "asyncio",
         timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
+        log_config=log_config,  # every web process logs as JSON, masked, access lines too
         log_level=settings.log_level.lower(),
     )
     return 0
@@ -119,7 +123,7 @@ def _worker(args: argparse.Namespace) -> int:
 
     settings = Settings.from_env()
     config = load_config(settings)
-    _configure_logging(settings)
+    logs.configure(settings.log_level, settings.log_format, _secrets(settings, config))
     _warn_if_demo()
     run_worker(settings, config, burst=args.burst)
     return 0
@@ -344,12 +348,18 @@ def _status(args: argparse.Namespace) -> int:
     return operations.status(Settings.from_env())
 
 
-def _configure_logging(settings: Settings) -> None:
-    logging.basicConfig(
-        level=settings.log_level,
-        format="%(asctime)s %(levelname)s %(name)s %(message)s",
-        stream=sys.stderr,
-    )
+def _secrets(settings: Settings, config: BridgeConfig | None = None) -> list[str]:
+    """Every secret the logs must never show: API keys, webhook secrets, passwords."""
+    if config is None:
+        try:
+            config = load_config(settings)
+        except ConfigError:
+            config = None  # the web process reports it; the environment's secrets still count
+    found = [settings.dashboard_password or "", urlsplit(settings.redis_url).password or ""]
+    for store in config.stores.values() if config else []:
+        found.append(store.kanal_api_key.get_secret_value())
+        found.extend(secret.get_secret_value() for secret in store.webhook_secrets)
+    return [secret for secret in found if secret]
 
 
 def _warn_if_demo() -> None:

@@ -1,0 +1,209 @@
+"""Logging: one JSON object per line (or a console line), with personal data and secrets masked.
+
+Every record reaching the root handler, the bridge's own and those of uvicorn, RQ and httpx,
+goes through `Masking` first: phone numbers, e-mail addresses, bearer tokens, `key=value`
+credentials, URL passwords and the configured secrets are masked in the message, in every
+extra field and in the exception text. `dict_config` is also what uvicorn gets as its
+`log_config`, so each web worker process configures itself the same way.
+"""
+
+from __future__ import annotations
+
+import logging
+import logging.config
+import re
+from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+
+from bridge.errors import ConfigError
+from mappers.phone import mask_phone
+
+FORMATS = ("json", "console")
+
+# Libraries whose INFO lines repeat what the bridge logs itself (httpx logs every request).
+_QUIET = {"httpx": "WARNING", "httpcore": "WARNING"}
+
+# Attributes every LogRecord has; anything else on a record is an `extra` field.
+_STANDARD = set(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) | {
+    "message",
+    "asctime",
+    "taskName",
+    "color_message",  # uvicorn's ANSI-coloured copy of the message
+}
+
+_URL_PASSWORD = re.compile(r"(\b[a-z][a-z0-9+.-]*://[^/\s:@]*:)[^@\s/]+@", re.IGNORECASE)
+_BEARER = re.compile(r"\b(bearer|basic|token)(\s+)[A-Za-z0-9._~+/=-]{4,}", re.IGNORECASE)
+_CREDENTIAL = re.compile(
+    r"""(\b[\w-]*(?:api[_-]?key|secret|password|passwd|token|authorization)[\w-]*)"""
+    r"""(["']?\s*[:=]\s*["']?)([^\s"',;&}]{8,})""",
+    re.IGNORECASE,
+)
+_EMAIL = re.compile(
+    r"(?<![\w.%+-])([A-Za-z0-9])[A-Za-z0-9._%+-]*@([A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,})"
+)
+# International numbers: "+33 6 12 34 56 78", "+1 (613) 555-0135", "+33612345678".
+_INTERNATIONAL = re.compile(r"(?<![\w+])\+\d(?:[\s.()-]{0,2}\d){6,14}(?!\d)")
+# National numbers written with separators: "(415) 555-0132", "06 12 34 56 78", "415.555.0132".
+_NATIONAL = re.compile(r"(?<![\w.+-])\(?\d{2,5}\)?(?:[ .-]\(?\d{2,5}\)?){1,5}(?![\w-])")
+# National numbers written as one run of digits starting with a trunk 0: "0612345678".
+_TRUNK = re.compile(r"(?<![\w.+-])0\d{9,13}(?![\w-])")
+_NOT_A_PHONE = re.compile(r"\d{4}-\d{2}-\d{2}|\d{1,3}(?:\.\d{1,3}){3}$")
+
+
+def _digits(text: str) -> str:
+    return "".join(char for char in text if char.isdigit())
+
+
+def _international(match: re.Match[str]) -> str:
+    return mask_phone("+" + _digits(match.group()))
+
+
+def _national(match: re.Match[str]) -> str:
+    text = match.group()
+    digits = _digits(text)
+    if not 9 <= len(digits) <= 15 or _NOT_A_PHONE.match(text):
+        return text
+    return mask_phone(digits)
+
+
+class Masker:
+    """Mask personal data and secrets in text; `secrets` are masked wherever they appear."""
+
+    def __init__(self, secrets: Iterable[str] = ()) -> None:
+        kept = sorted({s for s in secrets if s and len(s) >= 4}, key=len, reverse=True)
+        self._secrets = re.compile("|".join(map(re.escape, kept))) if kept else None
+
+    def __call__(self, text: str) -> str:
+        if self._secrets is not None:
+            text = self._secrets.sub("***", text)
+        text = _URL_PASSWORD.sub(r"\1***@", text)
+        text = _BEARER.sub(r"\1\2***", text)
+        text = _CREDENTIAL.sub(r"\1\2***", text)
+        text = _EMAIL.sub(r"\1***@\2", text)
+        text = _INTERNATIONAL.sub(_international, text)
+        text = _NATIONAL.sub(_national, text)
+        return _TRUNK.sub(lambda match: mask_phone(match.group()), text)
+
+    def value(self, value: object) -> object:
+        """`value` with every string inside it masked (dicts, lists and tuples walked)."""
+        if isinstance(value, str):
+            return self(value)
+        if isinstance(value, Mapping):
+            return {key: self.value(item) for key, item in value.items()}
+        if isinstance(value, list | tuple):
+            return [self.value(item) for item in value]
+        return value
+
+
+class Masking(logging.Filter):
+    """Rewrite each record with its message, extra fields and exception text masked."""
+
+    def __init__(self, secrets: Iterable[str] = ()) -> None:
+        super().__init__()
+        self.mask = Masker(secrets)
+        self._formatter = logging.Formatter()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.name == "uvicorn.access" and isinstance(record.args, tuple):
+            _access_fields(record)
+        record.msg = self.mask(record.getMessage())
+        record.args = None
+        if record.exc_info and not record.exc_text:
+            record.exc_text = self._formatter.formatException(record.exc_info)
+        record.exc_info = None
+        if record.exc_text:
+            record.exc_text = self.mask(record.exc_text)
+        if record.stack_info:
+            record.stack_info = self.mask(record.stack_info)
+        for key, value in list(record.__dict__.items()):
+            if key not in _STANDARD:
+                record.__dict__[key] = self.mask.value(value)
+        return True
+
+
+def _access_fields(record: logging.LogRecord) -> None:
+    """uvicorn's access line as fields: client, method, path, status_code."""
+    args = record.args
+    if isinstance(args, tuple) and len(args) == 5:
+        client, method, path, _, status = args
+        record.__dict__.update(
+            {"client": client, "method": method, "path": path, "status_code": status}
+        )
+
+
+def _extras(record: logging.LogRecord) -> dict[str, Any]:
+    return {k: v for k, v in record.__dict__.items() if k not in _STANDARD and v is not None}
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per record: time, level, logger, message, extra fields, exception."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, Any] = {
+            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        for key, value in _extras(record).items():
+            entry.setdefault(key, value)
+        if record.exc_info and not record.exc_text:
+            record.exc_text = self.formatException(record.exc_info)
+        if record.exc_text:
+            entry["exception"] = record.exc_text
+        if record.stack_info:
+            entry["stack"] = record.stack_info
+        return orjson.dumps(entry, default=str).decode()
+
+
+class ConsoleFormatter(logging.Formatter):
+    """A readable line: time, level, logger, message, then the extra fields as key=value."""
+
+    def __init__(self) -> None:
+        super().__init__("%(asctime)s %(levelname)-7s %(name)s %(message)s")
+
+    def format(self, record: logging.LogRecord) -> str:
+        line = super().format(record)
+        fields = " ".join(f"{key}={value}" for key, value in _extras(record).items())
+        if not fields:
+            return line
+        head, newline, rest = line.partition("\n")
+        return f"{head}  {fields}{newline}{rest}"
+
+
+def dict_config(level: str, fmt: str, secrets: Iterable[str] = ()) -> dict[str, Any]:
+    """The `logging.config.dictConfig` schema of `configure` (also uvicorn's `log_config`)."""
+    if fmt not in FORMATS:
+        raise ConfigError(f"LOG_FORMAT: {fmt!r} is not one of {', '.join(FORMATS)}")
+    if level.upper() not in logging.getLevelNamesMapping():
+        raise ConfigError(f"LOG_LEVEL: {level!r} is not a level (DEBUG, INFO, WARNING, ERROR)")
+    formatter = JsonFormatter if fmt == "json" else ConsoleFormatter
+    propagate = {"handlers": [], "propagate": True}
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "filters": {"masking": {"()": Masking, "secrets": list(secrets)}},
+        "formatters": {"bridge": {"()": formatter}},
+        "handlers": {
+            "stderr": {
+                "class": "logging.StreamHandler",
+                "stream": "ext://sys.stderr",
+                "formatter": "bridge",
+                "filters": ["masking"],
+            }
+        },
+        "root": {"level": level.upper(), "handlers": ["stderr"]},
+        "loggers": {
+            **{name: {**propagate, "level": lvl} for name, lvl in _QUIET.items()},
+            **{name: propagate for name in ("uvicorn", "uvicorn.error", "uvicorn.access")},
+            **{name: propagate for name in ("rq.worker", "rq.job", "rq.scheduler")},
+        },
+    }
+
+
+def configure(level: str, fmt: str, secrets: Iterable[str] = ()) -> None:
+    """Send every log record to stderr, masked, as JSON lines (`json`) or readable lines."""
+    logging.config.dictConfig(dict_config(level, fmt, secrets))
