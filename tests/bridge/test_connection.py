@@ -1,0 +1,40 @@
+"""Redis clients: rediss:// (Heroku Redis) skips certificate checks, redis:// has no TLS."""
+
+from __future__ import annotations
+
+import ssl
+
+import redis
+import redis.asyncio
+from redis.asyncio.connection import SSLConnection as AsyncSSLConnection
+
+from bridge.connection import SOCKET_TIMEOUT, async_redis, sync_redis
+
+HEROKU_URL = "rediss://:p4ss@ec2-1-2-3-4.compute-1.amazonaws.com:12345/0"
+
+
+def test_a_rediss_url_builds_a_tls_client_without_certificate_checks() -> None:
+    client = sync_redis(HEROKU_URL)
+    pool = client.connection_pool
+    assert pool.connection_class is redis.SSLConnection
+    connection = pool.make_connection()
+    assert connection.cert_reqs == ssl.CERT_NONE
+    assert connection.check_hostname is False
+    assert connection.password == "p4ss"
+    client.close()
+
+
+def test_the_async_client_is_built_the_same_way() -> None:
+    client = async_redis(HEROKU_URL)
+    pool = client.connection_pool
+    assert pool.connection_class is AsyncSSLConnection
+    kwargs = pool.connection_kwargs
+    assert kwargs["ssl_cert_reqs"] is None
+    assert kwargs["socket_timeout"] == SOCKET_TIMEOUT
+
+
+def test_a_redis_url_has_no_tls() -> None:
+    client = sync_redis("redis://localhost:6379/0")
+    assert client.connection_pool.connection_class is redis.Connection
+    assert "ssl_cert_reqs" not in client.connection_pool.connection_kwargs
+    client.close()
