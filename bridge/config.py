@@ -48,9 +48,9 @@ class StoreConfig(_Strict):
     default_country: str | None = None
     shop_domain: str | None = None
     requests_per_minute: int | None = Field(None, gt=0)
-    abandoned_after_minutes: int = Field(defaults.ABANDONED_AFTER_MINUTES, ge=0)
+    abandoned_after_minutes: float = Field(defaults.ABANDONED_AFTER_MINUTES, ge=0, le=7 * 24 * 60)
     skip_test_orders: bool = False
-    checkouts_require_consent: bool = False
+    checkouts_require_consent: bool = defaults.CHECKOUTS_REQUIRE_CONSENT
     completed_means_shipped: bool = False
 
     @field_validator("kanal_api_key")

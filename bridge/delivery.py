@@ -77,15 +77,22 @@ def plan(record: Record) -> Call | None:
     if record.op == "delete":
         return Call("DELETE", path)
     overlay: dict[str, Any] = _loads(record.overlay) if record.overlay else {}
-    if record.resource == "checkouts" and not record.delivered and overlay.get("status") in (
-        "completed", "recovered", "expired"
-    ):
-        return None  # finished before it was ever sent: Kanal must never hear of it
-    if record.body is None:
-        if overlay and record.delivered:
+    patchable = PATCHABLE.get(record.resource, ())
+    if record.finished:
+        # A finished checkout is never POSTed (no reminder after the purchase): Kanal only
+        # hears its final status, and only when it holds it.
+        if overlay and record.delivered and patchable:
             return Call("PATCH", path, encode(overlay))
         return None
-    patchable = PATCHABLE.get(record.resource, ())
+    if record.body is None:
+        if overlay and record.delivered and patchable:
+            return Call("PATCH", path, encode(overlay))
+        return None
+    if not patchable:
+        # Customers and shipments: the overlay (figures, carrier status) goes into the POST.
+        if record.delivered and record.full == record.delivered_full and not overlay:
+            return None
+        return Call("POST", record.resource, encode({**_loads(record.body), **overlay}))
     if patchable and record.delivered and record.core == record.delivered_core:
         if record.full == record.delivered_full and not overlay:
             return None
@@ -184,7 +191,8 @@ def _called(record: Record, call: Call, status: int | None, started: float, outc
 
 def _settle(rt: Runtime, record: Record, job_id: str, call: Call | None) -> str:
     outcome = rt.records.finish(
-        record, job_id, core=record.core, full=record.full, overlay=record.overlay
+        record, job_id, core=record.core, full=record.full, overlay=record.overlay,
+        held=call is not None or record.delivered,
     )
     sent = f"{call.method} {call.path}" if call else "nothing to send"
     if outcome == "again":
@@ -203,7 +211,7 @@ def _settle(rt: Runtime, record: Record, job_id: str, call: Call | None) -> str:
 def _failed(rt: Runtime, record: Record, job_id: str, call: Call, exc: KanalError) -> str:
     now = time.time()
     store = rt.config.stores[record.store]
-    if isinstance(exc, KanalNotFound) and record.body is not None:
+    if isinstance(exc, KanalNotFound) and record.body is not None and not record.finished:
         # PATCH of a record Kanal does not hold: POST it whole instead.
         rt.redis.hset(record.key, "dcore", "")
         rt.records.handoff(record.key, job_id, now)

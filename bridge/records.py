@@ -30,9 +30,28 @@ PATCHABLE: dict[str, tuple[str, ...]] = {
     "checkouts": ("status", "recovery_url", "tags", "metadata"),
 }
 
+# Resources Kanal can only change by a whole POST: their body and overlay are kept after
+# delivery, so that a later partial change (a shipment's carrier status, a customer's
+# purchasing figures) can be merged into the body and POSTed again.
+POST_ONLY = frozenset({"customers", "shipments"})
+
+# Patches that finish a record, per resource, with the rank of each status: a finished record
+# takes no more upserts and is never POSTed again, only PATCHed to a higher-ranked status if
+# Kanal holds it. A checkout that completed before its delay, or whose order arrived first,
+# therefore never reaches Kanal, whatever order the webhooks arrive in.
+FINISHING: dict[str, dict[str, int]] = {
+    "checkouts": {"expired": 1, "completed": 2, "recovered": 3},
+}
+
+# Resources whose overlay is sticky: fields that arrive on their own topic and that every POST
+# must carry, since a POST replaces the record (customers' lifetime_value and orders_count).
+STICKY = frozenset({"customers"})
+
 # What a webhook's answer says when several actions had different fates: the most
-# meaningful one wins.
-_PRECEDENCE = ("scheduled", "merged", "duplicate", "stale", "unknown_record")
+# meaningful one wins. "noted": kept for later (a tombstone), nothing to send now.
+_PRECEDENCE = (
+    "scheduled", "merged", "noted", "duplicate", "stale", "finished", "unknown_record"
+)
 
 
 def record_key(store: str, resource: Resource | str, external_id: str) -> str:
@@ -82,6 +101,7 @@ class Record:
     delivered_full: str
     attempts: int
     status: str
+    finished: int = 0
 
     @classmethod
     def from_hash(cls, key: str, raw: dict[bytes, bytes]) -> Record:
@@ -111,6 +131,7 @@ class Record:
             delivered_full=s("dfull"),
             attempts=int(s("att") or 0),
             status=s("status"),
+            finished=int(s("fin") or 0),
         )
 
     @property
@@ -132,7 +153,8 @@ class RecordStore:
     async def accept(
         self, store: str, actions: Sequence[Action], delivery_id: str | None
     ) -> str:
-        """Store every action durably; answer accepted | duplicate | stale | unknown_record.
+        """Store every action durably; answer accepted | noted | duplicate | stale | finished |
+        unknown_record.
 
         Raises StorageUnavailable when Redis cannot take it: nothing is acknowledged then.
         """
@@ -158,6 +180,7 @@ class RecordStore:
         core = full = after = ""
         overlay: bytes = b""
         not_before = 0.0
+        rank: int | str = ""
         if isinstance(action, Upsert):
             op = "upsert"
             body, core, full = split_body(action.resource, action.body)
@@ -167,6 +190,9 @@ class RecordStore:
         elif isinstance(action, Patch):
             op = "patch"
             overlay = encode(action.fields)
+            status = action.fields.get("status")
+            if isinstance(status, str):
+                rank = FINISHING.get(action.resource, {}).get(status, "")
         else:
             op = "delete"
         job_id = jobs.new_job_id()
@@ -176,6 +202,7 @@ class RecordStore:
             op, action.version, body, core, full, overlay, repr(not_before), after,
             repr(now), repr(now + self._settle), job_id,
             defaults.DELIVERY_ID_TTL, "1" if last else "0", jobs.QUEUE_KEY,
+            rank, "1" if action.resource in STICKY else "0", defaults.DELIVERED_RECORD_TTL,
             *jobs.push_job_fields(job_id, key),
         ]
         return keys, args
@@ -213,12 +240,17 @@ class WorkerRecords:
         return None if result == -1 else int(result)
 
     def finish(
-        self, record: Record, job_id: str, *, core: str, full: str, overlay: bytes
+        self, record: Record, job_id: str, *, core: str, full: str, overlay: bytes,
+        held: bool = True,
     ) -> str:
-        """Remember what Kanal acknowledged: 'done', or 'again' when a newer state arrived."""
+        """Remember what Kanal acknowledged: 'done', or 'again' when a newer state arrived.
+
+        `held` is False when no call was made for a record Kanal never held: nothing is then
+        remembered as delivered."""
         result = self._finish(
             keys=[record.key, PENDING_KEY],
-            args=[job_id, record.version, core, full, overlay, defaults.DELIVERED_RECORD_TTL],
+            args=[job_id, record.version, core, full, overlay, defaults.DELIVERED_RECORD_TTL,
+                  "1" if record.resource in POST_ONLY else "0", "1" if held else "0"],
         )
         return result.decode() if isinstance(result, bytes) else str(result)
 

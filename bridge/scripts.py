@@ -5,7 +5,11 @@ A record hash (`kb:rec:{store}:{resource}:{external_id}`) holds:
   op      what the pending push must do: upsert | patch | delete
   body    latest complete Kanal body (JSON), kept while a push is pending or failed
   core    digest of the body without its PATCH-able fields;  full  digest of the whole body
-  ovl     PATCH fields to apply on top of what Kanal holds (WooCommerce trash, checkout completion)
+  ovl     fields to apply on top of the body: PATCHed for orders and checkouts (WooCommerce
+          trash, checkout completion), merged into the POST for customers and shipments
+  ovv     version of a sticky overlay (customers' purchasing figures), kept apart from v
+  fin     rank of the status that finished the record (checkouts: expired 1, completed 2,
+          recovered 3); a finished record takes no more upserts and is never POSTed again
   nb      not before (unix seconds): the push is held until then (abandoned checkouts)
   after   key of a record Kanal must hold first (a shipment's order)
   dv dcore dfull   version and digests of what Kanal last acknowledged
@@ -21,13 +25,20 @@ keys from RQ's queue and registry objects (`bridge/jobs.py`).
 # Invariants: acknowledged => durable (record and job written together, or not at all);
 # newest wins (an older version never replaces a newer one); latest state, fewest calls
 # (a record with a pending job gets its state replaced, not a second job).
+# Finished records (a checkout completed, recovered or expired): an upsert of one is refused,
+# whatever order webhooks arrive in, so a checkout finished before its delay is never sent; a
+# finishing patch for a record never seen leaves a tombstone that refuses the later upsert.
+# Sticky overlays (customers' purchasing figures) survive upserts, are versioned on their own,
+# and are kept as a tombstone when the record is unknown, so the next upsert carries them.
 # KEYS: record, pending index, delivery-id key ("" when none), job hash, scheduled registry,
 #       RQ queue set
 # ARGV: op, version, body, core, full, ovl, nb, after, now, due, job id, delivery-id ttl,
-#       mark delivery id (1/0), queue key, job field/value pairs...
+#       mark delivery id (1/0), queue key, finishing rank ("" when none), sticky overlay (1/0),
+#       tombstone ttl, job field/value pairs...
 ACCEPT = """
 local rec = KEYS[1]
 local op, version = ARGV[1], tonumber(ARGV[2])
+local rank, sticky = tonumber(ARGV[15]), ARGV[16] == '1'
 if KEYS[3] ~= '' and redis.call('EXISTS', KEYS[3]) == 1 then
   return 'duplicate'
 end
@@ -36,20 +47,45 @@ local function mark_seen()
     redis.call('SET', KEYS[3], '1', 'EX', ARGV[12])
   end
 end
-local cur = redis.call('HMGET', rec, 'v', 'full', 'job', 'dfull', 'status', 'body')
-local held = tonumber(cur[1])
+local cur = redis.call('HMGET', rec, 'v', 'full', 'job', 'dfull', 'status', 'body', 'fin', 'dv',
+                      'ovv', 'ovl')
+local held, fin = tonumber(cur[1]), tonumber(cur[7])
 if op == 'patch' then
-  if not held then mark_seen() return 'unknown_record' end
-  if version == 0 then version = held + 1 end
-  if version < held then mark_seen() return 'stale' end
-  redis.call('HSET', rec, 'v', version, 'ovl', ARGV[6])
+  if not held and not rank and not sticky then mark_seen() return 'unknown_record' end
+  if fin and (not rank or rank <= fin) then mark_seen() return 'finished' end
+  if sticky then
+    if version ~= 0 and version < (tonumber(cur[9]) or 0) then mark_seen() return 'stale' end
+    if cur[10] == ARGV[6] then mark_seen() return 'duplicate' end
+  end
+  if not held or (sticky and not cur[6]) or (fin and not cur[8]) then
+    -- Nothing in Kanal can change now (record never seen, no body to POST, or finished
+    -- before Kanal ever held it): only remember the fields, for the upserts to come.
+    redis.call('HSET', rec, 'ovl', ARGV[6])
+    if not held then
+      redis.call('HSET', rec, 'v', 0, 'status', 'delivered', 'job', '')
+      redis.call('EXPIRE', rec, ARGV[17])
+    end
+    if rank then redis.call('HSET', rec, 'fin', rank) end
+    if sticky then redis.call('HSET', rec, 'ovv', version) end
+    mark_seen()
+    return 'noted'
+  end
+  if sticky then
+    redis.call('HSET', rec, 'ovl', ARGV[6], 'ovv', version)
+  else
+    if version == 0 then version = held + 1 end
+    if version < held then mark_seen() return 'stale' end
+    redis.call('HSET', rec, 'v', version, 'ovl', ARGV[6])
+  end
+  if rank then redis.call('HSET', rec, 'fin', rank) end
   if not cur[6] then redis.call('HSET', rec, 'op', 'patch') end
 elseif op == 'delete' then
   if held and version ~= 0 and version < held then mark_seen() return 'stale' end
   if held and version == 0 then version = held + 1 end
   redis.call('HSET', rec, 'v', version, 'op', 'delete')
-  redis.call('HDEL', rec, 'body', 'ovl', 'core', 'full', 'nb', 'after')
+  redis.call('HDEL', rec, 'body', 'ovl', 'ovv', 'core', 'full', 'nb', 'after')
 else
+  if fin then mark_seen() return 'finished' end
   if held and version < held then mark_seen() return 'stale' end
   if held and cur[2] == ARGV[5] then mark_seen() return 'duplicate' end
   if cur[5] ~= 'pending' and cur[4] == ARGV[5] then
@@ -60,7 +96,7 @@ else
   end
   redis.call('HSET', rec, 'v', version, 'op', 'upsert', 'body', ARGV[3], 'core', ARGV[4],
              'full', ARGV[5], 'nb', ARGV[7], 'after', ARGV[8])
-  redis.call('HDEL', rec, 'ovl')
+  if not sticky then redis.call('HDEL', rec, 'ovl') end
 end
 redis.call('HSET', rec, 'status', 'pending')
 redis.call('PERSIST', rec)
@@ -71,7 +107,7 @@ if cur[3] and cur[3] ~= '' then
 end
 local due = math.max(tonumber(ARGV[10]), tonumber(ARGV[7]) or 0)
 redis.call('HSET', rec, 'job', ARGV[11], 'att', 0)
-redis.call('HSET', KEYS[4], unpack(ARGV, 15))
+redis.call('HSET', KEYS[4], unpack(ARGV, 18))
 redis.call('ZADD', KEYS[5], due, ARGV[11])
 redis.call('SADD', KEYS[6], ARGV[14])
 return 'scheduled'
@@ -112,26 +148,36 @@ return att
 
 # Record what Kanal acknowledged. If nothing newer arrived meanwhile the record is done: its
 # body is dropped (Kanal holds it) and it expires after a while; otherwise the caller hands
-# the push over to a new job with the newer state.
+# the push over to a new job with the newer state. Resources Kanal can only change by a whole
+# POST (customers, shipments) keep their body and overlay, for the next partial change.
 # Invariant: newest wins across retries: what Kanal holds is remembered (dv, dfull) so an
-# older or identical state is never sent again.
+# older or identical state is never sent again; a record settled without any call and never
+# delivered before is not marked as held by Kanal (a checkout finished before it was sent).
 # KEYS: record, pending index
-# ARGV: job id, sent version, sent core digest, sent full digest, sent overlay, ttl
+# ARGV: job id, sent version, sent core digest, sent full digest, sent overlay, ttl,
+#       keep body and overlay (1/0), Kanal holds it (1/0)
 FINISH = """
 local cur = redis.call('HMGET', KEYS[1], 'job', 'v', 'ovl', 'op')
 if cur[1] ~= ARGV[1] then return 'lost' end
-redis.call('HSET', KEYS[1], 'dv', ARGV[2], 'att', 0)
-if ARGV[3] ~= '' then redis.call('HSET', KEYS[1], 'dcore', ARGV[3]) end
-if ARGV[4] ~= '' then redis.call('HSET', KEYS[1], 'dfull', ARGV[4]) end
+redis.call('HSET', KEYS[1], 'att', 0)
+if ARGV[8] == '1' then
+  redis.call('HSET', KEYS[1], 'dv', ARGV[2])
+  if ARGV[3] ~= '' then redis.call('HSET', KEYS[1], 'dcore', ARGV[3]) end
+  if ARGV[4] ~= '' then redis.call('HSET', KEYS[1], 'dfull', ARGV[4]) end
+end
 if cur[2] ~= ARGV[2] or (cur[3] or '') ~= ARGV[5] then
   return 'again'
 end
-if ARGV[5] ~= '' then
+if ARGV[5] ~= '' and ARGV[8] == '1' then
   -- Kanal holds the body with the overlay applied: no digest describes that state.
   redis.call('HSET', KEYS[1], 'full', '', 'dfull', '')
 end
 redis.call('HSET', KEYS[1], 'job', '', 'status', 'delivered')
-redis.call('HDEL', KEYS[1], 'body', 'ovl', 'nb', 'after', 'err')
+if ARGV[7] == '1' then
+  redis.call('HDEL', KEYS[1], 'nb', 'after', 'err')
+else
+  redis.call('HDEL', KEYS[1], 'body', 'ovl', 'nb', 'after', 'err')
+end
 redis.call('ZREM', KEYS[2], KEYS[1])
 redis.call('EXPIRE', KEYS[1], ARGV[6])
 return 'done'

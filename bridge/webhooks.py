@@ -9,7 +9,10 @@ Order of checks, each answered before the next is attempted:
     Shopify shop domain, when set     other shop → 401
     body is a JSON object?            no  → 400
     map → every action Ignored?       yes → 200 ignored/<reason>
-    records.accept                    accepted | duplicate | stale | unknown_record → 200
+    records.accept                    accepted | noted | duplicate | stale | finished |
+                                      unknown_record → 200 (ignored/<reason> when an action
+                                      was ignored and the others were only noted, e.g. the
+                                      completion of the checkout an order came from)
                                       StorageUnavailable → 503
 
 A delivery signed with our secret but announcing another shop's domain gets 401, not 404:
@@ -48,8 +51,10 @@ _PING = re.compile(rb"webhook_id=\d+")
 # What each outcome of RecordStore.accept is answered with.
 _OUTCOMES: dict[str, dict[str, str]] = {
     "accepted": {"status": "accepted"},
+    "noted": {"status": "accepted"},  # kept for later (a checkout's completion seen first)
     "duplicate": {"status": "duplicate"},
     "stale": {"status": "ignored", "reason": "stale_version"},
+    "finished": {"status": "ignored", "reason": "finished"},
     "unknown_record": {"status": "ignored", "reason": "unknown_record"},
 }
 
@@ -181,9 +186,9 @@ class Webhooks:
             logger.exception("mapping failed", extra={"store": delivery.store})
             return _Answer(500, {"error": "internal error"}, "mapping_failed")
         kept = [action for action in actions if not isinstance(action, Ignored)]
+        first = next((a.reason for a in actions if isinstance(a, Ignored)), None)
         if not kept:
-            first = next((a.reason for a in actions if isinstance(a, Ignored)), "nothing_to_send")
-            return _ignored(first)
+            return _ignored(first or "nothing_to_send")
 
         if self.records is None:
             return _unavailable()
@@ -195,6 +200,10 @@ class Webhooks:
         if content is None:
             logger.error("unexpected outcome %r from the record store", outcome)
             return _Answer(500, {"error": "internal error"}, "unexpected_outcome")
+        if first is not None and outcome != "accepted":
+            # The main action was ignored (an order without a phone) and its side effect was
+            # only noted (the checkout it completes): the answer says why nothing is sent.
+            return _ignored(first)
         return _Answer(200, content, content["status"])
 
 

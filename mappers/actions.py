@@ -14,8 +14,8 @@ class StoreContext:
 
     default_country: str | None = None
     skip_test_orders: bool = False
-    abandoned_after_minutes: int = 15
-    checkouts_require_consent: bool = False
+    abandoned_after_minutes: float = 15
+    checkouts_require_consent: bool = True
     completed_means_shipped: bool = False
 
 

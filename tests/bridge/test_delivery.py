@@ -286,3 +286,115 @@ def test_retry_delays_grow_and_cover_a_day() -> None:
     delays = [delivery.retry_delay(n, rng) for n in range(1, len(defaults.RETRY_DELAYS) + 1)]
     assert sum(delays) > 24 * 3600
     assert delays[0] < delays[5] < delays[10]
+
+
+def checkout(version: int, not_before: float = 0.0, total: str = "10.00") -> Upsert:
+    return Upsert(
+        "checkouts",
+        "tok",
+        version,
+        {
+            "external_id": "tok",
+            "abandoned_at": "2026-01-01T00:15:00Z",
+            "total_price": Decimal(total),
+            "customer": {"phone": "+33612345678"},
+        },
+        not_before=not_before,
+    )
+
+
+RECOVERED = Patch("checkouts", "tok", 0, {"status": "recovered"})
+
+
+def test_a_checkout_is_held_until_its_not_before(
+    redis_url: str, redis_client: redis.Redis, kanal: Kanal
+) -> None:
+    import time
+
+    accept(redis_url, checkout(1, not_before=time.time() + 3600))
+    drain(redis_client, rounds=3)
+    assert kanal.calls() == []
+    [job_id] = [j.decode() for j in redis_client.zrange(jobs.SCHEDULED_KEY, 0, -1)]
+    assert redis_client.zscore(jobs.SCHEDULED_KEY, job_id) > time.time() + 3500
+
+
+def test_an_abandoned_checkout_is_posted_then_patched_recovered(
+    redis_url: str, redis_client: redis.Redis, kanal: Kanal
+) -> None:
+    accept(redis_url, checkout(1))
+    drain(redis_client)
+    accept(redis_url, RECOVERED)
+    drain(redis_client)
+    # A late update of the checkout must not send it again.
+    assert accept(redis_url, checkout(2, total="12.00")) == "finished"
+    drain(redis_client)
+    assert [c[:2] for c in kanal.calls()] == [
+        ("POST", "/api/v1/stores/7/checkouts"),
+        ("PATCH", "/api/v1/stores/7/checkouts/tok"),
+    ]
+    assert kanal.calls()[1][2] == {"status": "recovered"}
+
+
+@pytest.mark.parametrize("order_first", [True, False])
+def test_a_checkout_completed_before_its_delay_never_reaches_kanal(
+    redis_url: str, redis_client: redis.Redis, kanal: Kanal, order_first: bool
+) -> None:
+    import time
+
+    later = time.time() + 3600
+    if order_first:
+        accept(redis_url, RECOVERED)
+        accept(redis_url, checkout(1, not_before=later))
+    else:
+        accept(redis_url, checkout(1, not_before=later))
+        accept(redis_url, RECOVERED)
+        accept(redis_url, checkout(2, not_before=later))
+    redis_client.hset(record_key("shop", "checkouts", "tok"), "nb", 0)  # the delay is over
+    drain(redis_client)
+    assert accept(redis_url, checkout(3)) == "finished"
+    drain(redis_client)
+    assert kanal.calls() == []
+    record = redis_client.hgetall(record_key("shop", "checkouts", "tok"))
+    assert b"dv" not in record and b"body" not in record
+
+
+def shipment(version: int, status: str = "in_transit") -> Upsert:
+    body = {
+        "external_id": "55",
+        "order_external_id": "1001",
+        "tracking_number": "1Z",
+        "carrier": "UPS",
+        "status": status,
+    }
+    return Upsert("shipments", "55", version, body, after=("orders", "1001"))
+
+
+def test_a_carrier_event_reposts_the_whole_shipment(
+    redis_url: str, redis_client: redis.Redis, kanal: Kanal
+) -> None:
+    accept(redis_url, shipment(1))
+    drain(redis_client)
+    assert accept(redis_url, Patch("shipments", "55", 2, {"status": "delivered"})) == "accepted"
+    drain(redis_client)
+    assert [c[:2] for c in kanal.calls()] == [("POST", "/api/v1/stores/7/shipments")] * 2
+    assert kanal.calls()[1][2] == {**kanal.calls()[0][2], "status": "delivered"}
+    # An older event arriving late changes nothing.
+    assert accept(redis_url, Patch("shipments", "55", 1, {"status": "in_transit"})) == "stale"
+
+
+def test_purchasing_figures_ride_along_every_customer_post(
+    redis_url: str, redis_client: redis.Redis, kanal: Kanal
+) -> None:
+    figures = {"orders_count": 3, "lifetime_value": 120}
+    accept(redis_url, Patch("customers", "9", 10, figures))
+    drain(redis_client)
+    assert kanal.calls() == []
+    accept(redis_url, Upsert("customers", "9", 1, {"phone": "+33612345678", "external_id": "9"}))
+    drain(redis_client)
+    accept(redis_url, Upsert("customers", "9", 2, {"phone": "+33612345679", "external_id": "9"}))
+    drain(redis_client)
+    accept(redis_url, Patch("customers", "9", 11, {"orders_count": 4, "lifetime_value": 150}))
+    drain(redis_client)
+    bodies = [body for _, _, body in kanal.calls()]
+    assert [b["orders_count"] for b in bodies] == [3, 3, 4]
+    assert bodies[2]["phone"] == "+33612345679"

@@ -137,3 +137,78 @@ def test_several_actions_mark_the_delivery_once_all_are_stored(
     assert accept(redis_url, actions, "d-9") == "accepted"
     assert len(scheduled_jobs(redis_client)) == 2
     assert accept(redis_url, actions, "d-9") == "duplicate"
+
+
+def checkout(version: int, not_before: float = 0.0) -> Upsert:
+    from decimal import Decimal
+
+    body = {
+        "external_id": "tok",
+        "abandoned_at": "2026-01-01T00:15:00Z",
+        "total_price": Decimal("10.00"),
+        "customer": {"phone": "+33612345678"},
+    }
+    return Upsert("checkouts", "tok", version, body, not_before=not_before)
+
+
+RECOVERED = Patch("checkouts", "tok", 0, {"status": "recovered"})
+
+
+def test_a_finishing_patch_for_an_unseen_checkout_leaves_a_tombstone(
+    redis_url: str, redis_client: redis.Redis
+) -> None:
+    assert accept(redis_url, [RECOVERED]) == "noted"
+    key = record_key("shop", "checkouts", "tok")
+    record = redis_client.hgetall(key)
+    assert record[b"fin"] == b"3"
+    assert record[b"status"] == b"delivered"
+    assert b"body" not in record and b"dv" not in record
+    assert 0 < redis_client.ttl(key)
+    assert scheduled_jobs(redis_client) == []
+    assert redis_client.zcard(PENDING_KEY) == 0
+
+    # The checkout's own webhooks, arriving late, can never make it sendable again.
+    assert accept(redis_url, [checkout(5)]) == "finished"
+    assert b"body" not in redis_client.hgetall(key)
+    assert scheduled_jobs(redis_client) == []
+
+
+def test_an_upsert_never_clears_a_finished_checkout(
+    redis_url: str, redis_client: redis.Redis
+) -> None:
+    accept(redis_url, [checkout(1, not_before=4e9)])
+    assert accept(redis_url, [RECOVERED]) == "accepted"
+    assert accept(redis_url, [checkout(2, not_before=4e9)]) == "finished"
+    record = redis_client.hgetall(record_key("shop", "checkouts", "tok"))
+    assert record[b"ovl"] == b'{"status":"recovered"}'
+    assert record[b"v"] == b"2"  # the patch came after version 1
+    assert len(scheduled_jobs(redis_client)) == 1
+
+
+def test_a_lower_ranked_finish_does_not_replace_a_higher_one(
+    redis_url: str, redis_client: redis.Redis
+) -> None:
+    accept(redis_url, [RECOVERED])
+    expired = Patch("checkouts", "tok", 0, {"status": "expired"})
+    assert accept(redis_url, [expired]) == "finished"
+    completed = Patch("checkouts", "tok", 0, {"status": "completed"})
+    assert accept(redis_url, [completed]) == "finished"
+    assert redis_client.hget(record_key("shop", "checkouts", "tok"), "fin") == b"3"
+
+
+def test_figures_for_an_unseen_customer_wait_for_its_first_upsert(
+    redis_url: str, redis_client: redis.Redis
+) -> None:
+    figures = Patch("customers", "9", 20, {"orders_count": 3, "lifetime_value": 120})
+    assert accept(redis_url, [figures]) == "noted"
+    assert scheduled_jobs(redis_client) == []
+    older = Patch("customers", "9", 10, {"orders_count": 2, "lifetime_value": 80})
+    assert accept(redis_url, [older]) == "stale"
+    assert accept(redis_url, [figures]) == "duplicate"
+
+    upsert = Upsert("customers", "9", 5, {"phone": "+33612345678", "external_id": "9"})
+    assert accept(redis_url, [upsert]) == "accepted"
+    record = redis_client.hgetall(record_key("shop", "customers", "9"))
+    assert record[b"ovl"] == b'{"orders_count":3,"lifetime_value":120}'
+    assert record[b"v"] == b"5"  # the figures' version does not compete with the customer's
+    assert len(scheduled_jobs(redis_client)) == 1
