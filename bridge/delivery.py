@@ -151,11 +151,11 @@ def push(record_key: str, slot: float | None = None) -> str:
 
     started = time.perf_counter()
     try:
-        rt.kanal.send(kanal_id, store.kanal_api_key.get_secret_value(), call)
+        response = rt.kanal.send(kanal_id, store.kanal_api_key.get_secret_value(), call)
     except KanalError as exc:
         _called(record, call, exc.status, started, _OUTCOMES.get(type(exc), "failed"))
         return _failed(rt, record, job_id, call, exc)
-    _called(record, call, 200, started, "ok")
+    _called(record, call, response.status_code, started, "ok")
     return _settle(rt, record, job_id, call)
 
 
