@@ -5,14 +5,26 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from mappers import shopify, woocommerce
+from mappers import (
+    shopify,
+    shopify_checkouts,
+    shopify_customers,
+    shopify_fulfillments,
+    woocommerce,
+    woocommerce_customers,
+)
 from mappers.actions import Action, Delete, Ignored, Patch, Resource, StoreContext, Upsert
 
 Mapper = Callable[[dict[str, Any], StoreContext], list[Action]]
 
 PLATFORMS: dict[str, dict[str, Mapper]] = {
-    "shopify": shopify.TOPICS,
-    "woocommerce": woocommerce.TOPICS,
+    "shopify": {
+        **shopify.TOPICS,
+        **shopify_checkouts.TOPICS,
+        **shopify_customers.TOPICS,
+        **shopify_fulfillments.TOPICS,
+    },
+    "woocommerce": {**woocommerce.TOPICS, **woocommerce_customers.TOPICS},
 }
 
 
@@ -21,9 +33,9 @@ def map_webhook(platform: str, topic: str, payload: object, ctx: StoreContext) -
     mapper = PLATFORMS.get(platform, {}).get(topic)
     if mapper is None:
         return [Ignored("unsupported_topic")]
-    if not isinstance(payload, dict) or "id" not in payload:
+    if not isinstance(payload, dict):
         return [Ignored("no_id")]
-    return mapper(payload, ctx)
+    return mapper(payload, ctx)  # each mapper reads its own id (compliance topics have none)
 
 
 __all__ = [

@@ -27,6 +27,8 @@ _EMAIL = re.compile(
     rf"(?P<local>{_ATEXT}(?:\.{_ATEXT})*)@{_LABEL}(?:\.{_LABEL})*\.(?:[A-Za-z]{{2,63}}|xn--[A-Za-z0-9-]{{1,59}})"
 )
 _CURRENCY = re.compile(r"[A-Za-z]{3}")
+# An absolute http(s) URL without spaces (recovery and tracking links).
+_URL = re.compile(r"https?://[^\s/?#@]+(?::[0-9]{1,5})?(?:[/?#]\S*)?", re.IGNORECASE)
 
 
 def clean(value: object) -> str | None:
@@ -54,6 +56,14 @@ def email(value: object) -> str | None:
         return None
     match = _EMAIL.fullmatch(text)
     if match is None or len(match["local"]) > 64:
+        return None
+    return text
+
+
+def url(value: object) -> str | None:
+    """`value` when it is an absolute http(s) URL Kanal accepts (at most 1024 characters)."""
+    text = clean(value)
+    if text is None or len(text) > URL_MAX or not _URL.fullmatch(text):
         return None
     return text
 

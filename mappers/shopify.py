@@ -13,7 +13,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 from mappers import dates, kanal, money, payload, phone
-from mappers.actions import Action, Ignored, StoreContext, Upsert
+from mappers.actions import Action, Ignored, Patch, StoreContext, Upsert
 
 # financial_status: Shopify's vocabulary, sent as is. Absent/null: the field is left out.
 # An unknown value is passed through (cut to Kanal's 64 characters): Kanal's field is free text.
@@ -40,6 +40,9 @@ FULFILLMENT_STATUSES: dict[str | None, str] = {
 # Overrides fulfillment_status whenever `cancelled_at` is set.
 CANCELLED = "cancelled"
 
+# What an order tells Kanal about the checkout it was placed from (`checkout_token`).
+CHECKOUT_RECOVERED = "recovered"
+
 # Order timestamps tried for placed_at, in order; with none usable the order is ignored.
 PLACED_AT_FIELDS = ("processed_at", "created_at", "updated_at")
 
@@ -56,7 +59,7 @@ PHONE_FIELDS: tuple[tuple[tuple[str, ...], tuple[str, ...] | None], ...] = (
 NOTE_ATTRIBUTES_MAX = 20
 
 
-def _at(data: dict[str, Any], path: tuple[str, ...]) -> object:
+def at(data: dict[str, Any], path: tuple[str, ...]) -> object:
     value: object = data
     for key in path:
         value = payload.obj(value).get(key)
@@ -83,19 +86,19 @@ def _country(address: object) -> str | None:
     return kanal.clean(payload.obj(address).get("country_code"))
 
 
-def _phone(order: dict[str, Any], ctx: StoreContext) -> str | None:
+def buyer_phone(order: dict[str, Any], ctx: StoreContext) -> str | None:
     buyer_country = _country(order.get("shipping_address")) or _country(
         order.get("billing_address")
     )
     candidates: list[tuple[str | None, str | None]] = []
     for path, address in PHONE_FIELDS:
-        raw = _at(order, path)
-        country = _country(_at(order, address)) if address else buyer_country
+        raw = at(order, path)
+        country = _country(at(order, address)) if address else buyer_country
         candidates.append((raw if isinstance(raw, str) else None, country))
     return phone.to_e164(candidates, ctx.default_country)
 
 
-def _tags(value: object) -> list[str]:
+def split_tags(value: object) -> list[str]:
     """Shopify serialises tags as one comma-separated string; a list is taken too."""
     parts: list[object] = []
     if isinstance(value, str):
@@ -115,7 +118,7 @@ def _first(order: dict[str, Any], field: str) -> str | None:
         order.get("customer"),
         order.get("shipping_address"),
         order.get("billing_address"),
-        _at(order, ("customer", "default_address")),
+        at(order, ("customer", "default_address")),
     ):
         value = kanal.cut(payload.obj(source).get(field), kanal.NAME_MAX)
         if value is not None:
@@ -123,7 +126,7 @@ def _first(order: dict[str, Any], field: str) -> str | None:
     return None
 
 
-def _customer(order: dict[str, Any], e164: str) -> dict[str, Any]:
+def buyer(order: dict[str, Any], e164: str) -> dict[str, Any]:
     customer = payload.obj(order.get("customer"))
     body: dict[str, Any] = {"phone": e164}
     fields: dict[str, Any] = {
@@ -134,16 +137,16 @@ def _customer(order: dict[str, Any], e164: str) -> dict[str, Any]:
         or kanal.email(order.get("email"))
         or kanal.email(order.get("contact_email")),
         "locale": kanal.cut(order.get("customer_locale"), kanal.LOCALE_MAX),
-        "tags": _tags(customer.get("tags")) or None,
+        "tags": split_tags(customer.get("tags")) or None,
         # Legacy payloads only (removed from order webhooks in API 2022-04): never invented.
         "orders_count": payload.count(customer.get("orders_count")),
-        "lifetime_value": _whole_units(customer.get("total_spent")),
+        "lifetime_value": whole_units(customer.get("total_spent")),
     }
     body.update({key: value for key, value in fields.items() if value is not None})
     return body
 
 
-def _whole_units(value: object) -> int | None:
+def whole_units(value: object) -> int | None:
     """Kanal's lifetime_value is an integer: the amount rounded to whole currency units."""
     amount = money.to_amount(value)
     if amount is None:
@@ -152,10 +155,10 @@ def _whole_units(value: object) -> int | None:
     return payload.count(units)
 
 
-def _line_item(item: dict[str, Any]) -> dict[str, Any]:
+def line_item(item: dict[str, Any]) -> dict[str, Any]:
     price = money.to_amount(item.get("price"))
     if price is None:
-        price = money.to_amount(_at(item, ("price_set", "shop_money", "amount")))
+        price = money.to_amount(at(item, ("price_set", "shop_money", "amount")))
     fields: dict[str, Any] = {
         "title": kanal.cut(item.get("title"), kanal.NAME_MAX)
         or kanal.cut(item.get("name"), kanal.NAME_MAX),
@@ -196,7 +199,16 @@ def _metadata(order: dict[str, Any]) -> dict[str, Any]:
 
 
 def map_order(order: dict[str, Any], ctx: StoreContext) -> list[Action]:
-    """One Shopify order payload (any order topic) → an order upsert, or why not."""
+    """One Shopify order payload (any order topic) → an order upsert, or why not, and the
+    checkout it was placed from marked recovered (even when the order itself is not sent)."""
+    actions = _order(order, ctx)
+    token = kanal.cut(order.get("checkout_token"), kanal.EXTERNAL_ID_MAX)
+    if token is not None and actions != [Ignored("no_id")]:
+        actions.append(Patch("checkouts", token, 0, {"status": CHECKOUT_RECOVERED}))
+    return actions
+
+
+def _order(order: dict[str, Any], ctx: StoreContext) -> list[Action]:
     external_id = payload.ident(order.get("id"))
     if external_id is None:
         return [Ignored("no_id")]
@@ -209,10 +221,10 @@ def map_order(order: dict[str, Any], ctx: StoreContext) -> list[Action]:
         return [Ignored("no_date")]
     total = money.to_amount(order.get("total_price"))
     if total is None:
-        total = money.to_amount(_at(order, ("total_price_set", "shop_money", "amount")))
+        total = money.to_amount(at(order, ("total_price_set", "shop_money", "amount")))
     if total is None:
         return [Ignored("no_total")]
-    e164 = _phone(order, ctx)
+    e164 = buyer_phone(order, ctx)
     if e164 is None:
         return [Ignored("no_phone")]
     fields: dict[str, Any] = {
@@ -222,9 +234,9 @@ def map_order(order: dict[str, Any], ctx: StoreContext) -> list[Action]:
         "currency": kanal.currency(order.get("currency")),
         "financial_status": _status(order.get("financial_status"), FINANCIAL_STATUSES),
         "fulfillment_status": _fulfillment(order),
-        "customer": _customer(order, e164),
-        "line_items": [_line_item(item) for item in payload.objs(order.get("line_items"))],
-        "tags": _tags(order.get("tags")),
+        "customer": buyer(order, e164),
+        "line_items": [line_item(item) for item in payload.objs(order.get("line_items"))],
+        "tags": split_tags(order.get("tags")),
         "metadata": _metadata(order),
     }
     body = {key: value for key, value in fields.items() if value is not None}

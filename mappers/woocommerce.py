@@ -12,7 +12,7 @@ from collections.abc import Callable
 from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation, localcontext
 from typing import Any
 
-from mappers import dates, kanal, money, payload, phone
+from mappers import dates, kanal, money, payload, phone, woocommerce_shipments
 from mappers.actions import Action, Ignored, Patch, StoreContext, Upsert
 
 # status → (financial_status, fulfillment_status), in the vocabulary Shopify orders use.
@@ -177,7 +177,7 @@ def _is_test(order: dict[str, Any]) -> bool:
 
 
 def map_order(order: dict[str, Any], ctx: StoreContext) -> list[Action]:
-    """One WooCommerce order payload → an order upsert, or why not."""
+    """One WooCommerce order payload → an order upsert and its shipments, or why not."""
     external_id = payload.ident(order.get("id"))
     if external_id is None:
         return [Ignored("no_id")]
@@ -212,7 +212,9 @@ def map_order(order: dict[str, Any], ctx: StoreContext) -> list[Action]:
         "metadata": _metadata(order, status, refunded),
     }
     body = {key: value for key, value in fields.items() if value is not None}
-    return [Upsert("orders", external_id, dates.version(modified), body)]
+    version = dates.version(modified)
+    shipments = woocommerce_shipments.shipments(order, external_id, status, version, ctx)
+    return [Upsert("orders", external_id, version, body), *shipments]
 
 
 def map_trashed(order: dict[str, Any], ctx: StoreContext) -> list[Action]:

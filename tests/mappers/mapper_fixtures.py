@@ -61,14 +61,16 @@ def as_json(actions: list[Action]) -> list[dict[str, Any]]:
         match action:
             case Upsert():
                 body = json.loads(encode(action.body), parse_float=Decimal)
-                out.append(
-                    {
-                        "upsert": action.resource,
-                        "external_id": action.external_id,
-                        "version": action.version,
-                        "body": body,
-                    }
-                )
+                upsert: dict[str, Any] = {
+                    "upsert": action.resource,
+                    "external_id": action.external_id,
+                    "version": action.version,
+                }
+                if action.not_before:
+                    upsert["not_before"] = action.not_before
+                if action.after:
+                    upsert["after"] = list(action.after)
+                out.append({**upsert, "body": body})
             case Patch():
                 fields = json.loads(encode(action.fields), parse_float=Decimal)
                 out.append(

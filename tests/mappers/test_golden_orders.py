@@ -98,7 +98,8 @@ def test_order_fixture_maps_to_its_reviewed_golden(order: OrderFixture) -> None:
 def test_kanal_accepts_every_mapped_fixture(order: OrderFixture) -> None:
     for action in map_webhook(order.platform, ORDER_TOPIC[order.platform], order.payload, CTX):
         if isinstance(action, Upsert):
-            assert validate("orders", json.loads(encode(action.body), parse_float=Decimal)) == {}
+            body = json.loads(encode(action.body), parse_float=Decimal)
+            assert validate(action.resource, body) == {}
 
 
 def test_fixtures_with_fictional_numbers_are_ignored_for_no_phone() -> None:

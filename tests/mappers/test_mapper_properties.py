@@ -12,11 +12,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from mapper_fixtures import ORDER_TOPIC, order_fixtures
 
-from bridge.emulator.validation import validate, validate_patch
-from mappers import Delete, Ignored, Patch, StoreContext, Upsert, map_webhook
+from bridge.emulator.validation import PATCH_SCHEMAS, validate, validate_patch
+from mappers import PLATFORMS, Delete, Ignored, Patch, StoreContext, Upsert, map_webhook
 from mappers.kanal import encode
-from mappers.shopify import TOPICS as SHOPIFY_TOPICS
-from mappers.woocommerce import TOPICS as WOO_TOPICS
+
+SHOPIFY_TOPICS = PLATFORMS["shopify"]
+WOO_TOPICS = PLATFORMS["woocommerce"]
 
 REASONS = {
     "unsupported_topic",
@@ -26,6 +27,12 @@ REASONS = {
     "no_total",
     "test_order",
     "draft",
+    "no_marketing_consent",
+    "no_checkout_token",
+    "no_figures",
+    "unknown_shipment_status",
+    "data_request_logged",
+    "shop_redact_logged",
 }
 SETTINGS = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -159,6 +166,9 @@ contexts = st.builds(
     StoreContext,
     default_country=st.sampled_from([None, "FR", "US", "GB", "", "nope"]),
     skip_test_orders=st.booleans(),
+    abandoned_after_minutes=st.sampled_from([0, 0.5, 15, 7 * 24 * 60]),
+    checkouts_require_consent=st.booleans(),
+    completed_means_shipped=st.booleans(),
 )
 
 
@@ -169,13 +179,18 @@ def _assert_sendable(actions: list[Any]) -> None:
             assert action.reason in REASONS
         elif isinstance(action, Upsert):
             body = json.loads(encode(action.body), parse_float=Decimal)
-            assert validate("orders", body) == {}
+            assert validate(action.resource, body) == {}
             assert body["external_id"] == action.external_id
             assert action.version >= 0
         elif isinstance(action, Patch):
-            assert validate_patch("orders", json.loads(encode(action.fields))) == {}
+            fields = json.loads(encode(action.fields), parse_float=Decimal)
+            if action.resource in PATCH_SCHEMAS:
+                assert validate_patch(action.resource, fields) == {}
+            else:  # merged into a POST: each field must be one Kanal accepts there
+                errors = validate(action.resource, fields)
+                assert not [path for path in errors if path.split(".")[0] in fields]
         else:
-            assert not isinstance(action, Delete)
+            assert isinstance(action, Delete) and action.resource == "customers"
 
 
 @SETTINGS

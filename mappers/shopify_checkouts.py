@@ -1,0 +1,108 @@
+"""Shopify checkout webhooks → Kanal abandoned checkouts.
+
+Shopify has no "abandoned" event. A checkout counts as abandoned when it is still
+incomplete `abandoned_after_minutes` after its last update: the upsert is held until
+then (`not_before`) and `abandoned_at` is that moment. A checkout that completes first
+is never sent: `completed_at` set, or an order carrying its `checkout_token`
+(`mappers.shopify`), finishes the record in the bridge, whatever order the webhooks
+arrive in; one Kanal already holds is PATCHed to that status instead.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Any
+
+from mappers import dates, kanal, money, payload, phone, shopify
+from mappers.actions import Action, Ignored, Patch, StoreContext, Upsert
+
+# Kanal checkout statuses the bridge sends (PATCH), by what happened in the shop.
+COMPLETED = "completed"  # completed_at set on the checkout itself
+EXPIRED = "expired"  # checkouts/delete
+
+# The buyer's consent, as Shopify records it on the checkout → metadata key. Either one
+# counts as marketing consent when the store requires it (checkouts_require_consent).
+CONSENT_FIELDS = {
+    "buyer_accepts_marketing": "accepts_marketing",
+    "buyer_accepts_sms_marketing": "accepts_sms_marketing",
+}
+
+
+def _token(checkout: dict[str, Any]) -> str | None:
+    return kanal.cut(checkout.get("token"), kanal.EXTERNAL_ID_MAX)
+
+
+def _phone(checkout: dict[str, Any], ctx: StoreContext) -> str | None:
+    found = shopify.buyer_phone(checkout, ctx)
+    if found is not None:
+        return found
+    sms = checkout.get("sms_marketing_phone")
+    return phone.to_e164([(sms if isinstance(sms, str) else None, None)], ctx.default_country)
+
+
+def _consent(checkout: dict[str, Any]) -> dict[str, bool]:
+    return {key: payload.flag(checkout.get(field)) for field, key in CONSENT_FIELDS.items()}
+
+
+def _metadata(checkout: dict[str, Any], consent: dict[str, bool]) -> dict[str, Any]:
+    fields: dict[str, Any] = {
+        "platform": "shopify",
+        **consent,
+        "checkout_name": kanal.cut(checkout.get("name"), kanal.NAME_MAX),
+        "source_name": kanal.cut(checkout.get("source_name"), kanal.NAME_MAX),
+        "presentment_currency": kanal.currency(checkout.get("presentment_currency")),
+    }
+    return {key: value for key, value in fields.items() if value is not None}
+
+
+def map_checkout(checkout: dict[str, Any], ctx: StoreContext) -> list[Action]:
+    """checkouts/create, checkouts/update → a held checkout upsert, a completion, or why not."""
+    token = _token(checkout)
+    if token is None:
+        return [Ignored("no_id")]
+    if kanal.clean(checkout.get("completed_at")) is not None:
+        return [Patch("checkouts", token, 0, {"status": COMPLETED})]
+    updated = dates.instant(checkout.get("updated_at")) or dates.instant(checkout.get("created_at"))
+    if updated is None:
+        return [Ignored("no_date")]
+    total = money.to_amount(checkout.get("total_price"))
+    if total is None:
+        return [Ignored("no_total")]
+    consent = _consent(checkout)
+    if ctx.checkouts_require_consent and not any(consent.values()):
+        return [Ignored("no_marketing_consent")]
+    e164 = _phone(checkout, ctx)
+    if e164 is None:
+        return [Ignored("no_phone")]
+    abandoned = updated + timedelta(minutes=ctx.abandoned_after_minutes)
+    fields: dict[str, Any] = {
+        "external_id": token,
+        "abandoned_at": dates.iso(abandoned),
+        "total_price": total,
+        "currency": kanal.currency(checkout.get("currency")),
+        "recovery_url": kanal.url(checkout.get("abandoned_checkout_url")),
+        "customer": shopify.buyer(checkout, e164),
+        "line_items": [shopify.line_item(i) for i in payload.objs(checkout.get("line_items"))],
+        "metadata": _metadata(checkout, consent),
+    }
+    body = {key: value for key, value in fields.items() if value is not None}
+    not_before = (abandoned - dates.EPOCH).total_seconds()
+    return [Upsert("checkouts", token, dates.version(updated), body, not_before=not_before)]
+
+
+def map_deleted(checkout: dict[str, Any], ctx: StoreContext) -> list[Action]:
+    """checkouts/delete → the checkout expired (only when the payload names its token)."""
+    token = _token(checkout)
+    if token is None:
+        # Shopify's documented delete payload carries the numeric id and cart_token only,
+        # not the token Kanal knows the checkout by.
+        return [Ignored("no_checkout_token")]
+    return [Patch("checkouts", token, 0, {"status": EXPIRED})]
+
+
+TOPICS: dict[str, Callable[[dict[str, Any], StoreContext], list[Action]]] = {
+    "checkouts/create": map_checkout,
+    "checkouts/update": map_checkout,
+    "checkouts/delete": map_deleted,
+}
