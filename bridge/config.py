@@ -1,4 +1,4 @@
-"""Configuration: the TOML file (or inline TOML) plus environment variables, validated at start-up."""
+"""Configuration: the TOML file (or inline TOML) and the environment, validated at start-up."""
 
 from __future__ import annotations
 

@@ -2,14 +2,14 @@
 
     BridgeError
     ├── ConfigError            the configuration is unusable; names the key (start-up, check-config)
-    ├── SignatureError         a webhook is unsigned or signed with none of the store's secrets (401)
+    ├── SignatureError         a webhook is unsigned, or signed with none of the store's secrets
     ├── PayloadError           a verified webhook body is not a JSON object (400)
     ├── StorageUnavailable     Redis cannot store the delivery durably right now (503)
     └── KanalError             a call to Kanal's API did not succeed
         ├── KanalTransient     worth retrying: network error, timeout, 5xx, 429
         │   └── KanalRateLimited   429: the store is paused for `retry_after` seconds
-        └── KanalPermanent     retrying cannot help: 400, 401, 403, 404, 422 (lands in the failed registry)
-            └── KanalNotFound  404 on PATCH: the order is unknown to Kanal (the worker POSTs it instead)
+        └── KanalPermanent     retrying cannot help: 400, 401, 403, 404, 422 (failed registry)
+            └── KanalNotFound  404 on PATCH: Kanal lacks the record (the worker POSTs it)
 
 The worker's retry decision reads from this tree (`KanalError.from_response`),
 never from status codes scattered around the code.
@@ -53,7 +53,8 @@ class KanalError(BridgeError):
         """Classify an unsuccessful Kanal response into the tree above."""
         status = response.status_code
         body = response.text[:2000]
-        message = f"Kanal answered {status} to {response.request.method} {response.request.url.path}: {body}"
+        request = response.request
+        message = f"Kanal answered {status} to {request.method} {request.url.path}: {body}"
         if status == 429:
             return KanalRateLimited(message, retry_after=_retry_after(response), body=body)
         if status >= 500 or status in (408, 409, 425):

@@ -34,7 +34,9 @@ class Limiter:
         self._reserve: Script = client.register_script(scripts.RESERVE)
         self._pause: Script = client.register_script(scripts.PAUSE)
 
-    def reserve(self, kanal_store_id: int, requests_per_minute: int, now: float | None = None) -> float:
+    def reserve(
+        self, kanal_store_id: int, requests_per_minute: int, now: float | None = None
+    ) -> float:
         """The unix time of this call's slot: now or later, never before a pause ends."""
         now = time.time() if now is None else now
         slot = self._reserve(

@@ -24,19 +24,22 @@ def failed_rows(client: redis.Redis) -> list[dict[str, str]]:
     """One row per failed push: job id, record, when, and Kanal's answer."""
     registry = _failed(client)
     rows = []
-    for job in Job.fetch_many(registry.get_job_ids(), connection=client,
-                              serializer=jobs.queue(client).serializer):
+    for job in Job.fetch_many(
+        registry.get_job_ids(), connection=client, serializer=jobs.queue(client).serializer
+    ):
         if job is None:
             continue
         result = job.latest_result()
         error = (result.exc_string or "") if result else ""
         last_line = error.strip().splitlines()[-1] if error.strip() else ""
-        rows.append({
-            "job": job.id,
-            "record": job.args[0].split(":", 2)[-1] if job.args else "?",
-            "failed_at": job.ended_at.strftime("%Y-%m-%d %H:%M:%S") if job.ended_at else "",
-            "error": last_line[:300],
-        })
+        rows.append(
+            {
+                "job": job.id,
+                "record": job.args[0].split(":", 2)[-1] if job.args else "?",
+                "failed_at": job.ended_at.strftime("%Y-%m-%d %H:%M:%S") if job.ended_at else "",
+                "error": last_line[:300],
+            }
+        )
     return rows
 
 
@@ -84,8 +87,10 @@ def status(settings: Settings) -> int:
     print(f"scheduled pushes:   {ScheduledJobRegistry(queue=queue).count}")
     print(f"running pushes:     {StartedJobRegistry(queue=queue).count}")
     print(f"failed pushes:      {_failed(client).count}")
-    print(f"pending records:    {records.pending_count()}"
-          f" (oldest waiting {records.oldest_pending_age():.0f}s)")
+    print(
+        f"pending records:    {records.pending_count()}"
+        f" (oldest waiting {records.oldest_pending_age():.0f}s)"
+    )
     try:
         config = load_config(settings)
     except ConfigError as exc:
@@ -96,6 +101,8 @@ def status(settings: Settings) -> int:
         tat, paused = client.hmget(pace_key(kanal_id), "tat", "paused")
         backlog = max(float(tat or 0) - now, 0.0)
         pause = max(float(paused or 0) - now, 0.0)
-        print(f"kanal store {kanal_id}: {config.rate_for(kanal_id)}/min, "
-              f"budget booked {backlog:.0f}s ahead" + (f", paused {pause:.0f}s" if pause else ""))
+        print(
+            f"kanal store {kanal_id}: {config.rate_for(kanal_id)}/min, "
+            f"budget booked {backlog:.0f}s ahead" + (f", paused {pause:.0f}s" if pause else "")
+        )
     return 0

@@ -65,6 +65,8 @@ def sweep(client: redis.Redis, now: float | None = None) -> int:
             continue
         if records.handoff(key, job_id, now) is not None:
             rescued += 1
-            log.warning("rescued a push whose job was lost",
-                        extra={"record": key.split(":", 2)[-1], "lost_job": job_id})
+            log.warning(
+                "rescued a push whose job was lost",
+                extra={"record": key.split(":", 2)[-1], "lost_job": job_id},
+            )
     return rescued

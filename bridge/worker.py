@@ -50,7 +50,9 @@ class Worker(SimpleWorker):  # type: ignore[misc]
             self.scheduler.start()
 
 
-def run_worker(settings: Settings, config: BridgeConfig, burst: bool = False, **options: Any) -> None:
+def run_worker(
+    settings: Settings, config: BridgeConfig, burst: bool = False, **options: Any
+) -> None:
     """Work the push queue until stopped (SIGTERM finishes the current push first)."""
     connection = sync_redis(settings.redis_url)
     kanal = KanalClient(config.kanal.api_url)

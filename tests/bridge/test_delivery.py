@@ -1,4 +1,4 @@
-"""The push job against a real Redis and RQ worker, with Kanal answering through a mock transport."""
+"""The push job against a real Redis and RQ worker, Kanal answering through a mock transport."""
 
 from __future__ import annotations
 
@@ -52,7 +52,11 @@ class Kanal:
 
     def calls(self) -> list[tuple[str, str, Any]]:
         return [
-            (r.method, r.url.path, json.loads(r.content, parse_float=Decimal) if r.content else None)
+            (
+                r.method,
+                r.url.path,
+                json.loads(r.content, parse_float=Decimal) if r.content else None,
+            )
             for r in self.requests
         ]
 
@@ -249,7 +253,9 @@ def test_a_newer_state_arriving_during_the_push_is_sent_next(
     assert kanal.calls()[1][2]["financial_status"] == "refunded"
 
 
-def test_a_delete_is_sent_as_delete(redis_url: str, redis_client: redis.Redis, kanal: Kanal) -> None:
+def test_a_delete_is_sent_as_delete(
+    redis_url: str, redis_client: redis.Redis, kanal: Kanal
+) -> None:
     accept(redis_url, Upsert("customers", "9", 1, {"phone": "+33612345678", "external_id": "9"}))
     drain(redis_client)
     accept(redis_url, Delete("customers", "9"))
@@ -268,7 +274,9 @@ def test_an_overlay_on_a_delivered_order_is_patched(
     accept(redis_url, Patch("orders", "1001", 0, {"fulfillment_status": "cancelled"}))
     drain(redis_client)
     assert kanal.calls()[1] == (
-        "PATCH", "/api/v1/stores/7/orders/1001", {"fulfillment_status": "cancelled"}
+        "PATCH",
+        "/api/v1/stores/7/orders/1001",
+        {"fulfillment_status": "cancelled"},
     )
     # The same full state again must be sent: Kanal now holds the overlay, not that state.
     accept(redis_url, order(5))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import redis
 
 from bridge.limiter import Limiter, interval_for
@@ -12,7 +14,7 @@ def test_slots_are_spaced_evenly_at_the_rate(redis_client: redis.Redis) -> None:
     slots = [limiter.reserve(1, 60, now=1000.0) for _ in range(5)]
     step = interval_for(60)
     assert slots[0] == 1000.0
-    assert all(abs((b - a) - step) < 1e-6 for a, b in zip(slots, slots[1:], strict=False))
+    assert all(abs((b - a) - step) < 1e-6 for a, b in itertools.pairwise(slots))
     assert step > 1.0
 
 

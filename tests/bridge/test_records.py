@@ -81,7 +81,9 @@ def test_events_for_a_pending_record_merge_into_its_job(
     assert b'"financial_status":"paid"' in body
 
 
-def test_a_delivery_id_seen_before_is_a_duplicate(redis_url: str, redis_client: redis.Redis) -> None:
+def test_a_delivery_id_seen_before_is_a_duplicate(
+    redis_url: str, redis_client: redis.Redis
+) -> None:
     assert accept(redis_url, [order(1)], "d-1") == "accepted"
     assert accept(redis_url, [order(2)], "d-1") == "duplicate"
     assert redis_client.hget(record_key("shop", "orders", "1001"), "v") == b"1"
@@ -163,7 +165,7 @@ def test_a_finishing_patch_for_an_unseen_checkout_leaves_a_tombstone(
     assert record[b"fin"] == b"3"
     assert record[b"status"] == b"delivered"
     assert b"body" not in record and b"dv" not in record
-    assert 0 < redis_client.ttl(key)
+    assert redis_client.ttl(key) > 0
     assert scheduled_jobs(redis_client) == []
     assert redis_client.zcard(PENDING_KEY) == 0
 

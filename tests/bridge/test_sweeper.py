@@ -19,9 +19,15 @@ KEY = record_key("shop", "orders", "1")
 
 def accept(redis_url: str) -> None:
     upsert = Upsert(
-        "orders", "1", 1,
-        {"external_id": "1", "placed_at": "2026-01-01T00:00:00Z", "total_price": Decimal("1"),
-         "customer": {"phone": "+33612345678"}},
+        "orders",
+        "1",
+        1,
+        {
+            "external_id": "1",
+            "placed_at": "2026-01-01T00:00:00Z",
+            "total_price": Decimal("1"),
+            "customer": {"phone": "+33612345678"},
+        },
     )
 
     async def run() -> None:

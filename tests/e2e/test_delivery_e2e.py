@@ -155,23 +155,32 @@ def test_everything_arrives_after_kanal_was_down_for_a_while(
 def test_a_422_lands_in_failed_and_failed_retry_sends_it_once_fixed(
     bridge: Bridge, emulator: Emulator
 ) -> None:
-    emulator.fault(status=422, count=1, store_id=8,
-                   body={"message": "The total price field is invalid.",
-                         "errors": {"total_price": ["The total price field is invalid."]}})
+    emulator.fault(
+        status=422,
+        count=1,
+        store_id=8,
+        body={
+            "message": "The total price field is invalid.",
+            "errors": {"total_price": ["The total price field is invalid."]},
+        },
+    )
     bridge.woocommerce(woo_order(7400, 1))
     wait_until(lambda: emulator.requests(8), 15)
     time.sleep(2)
     assert "7400" not in held(emulator, 8)
 
     cli = [str(BIN / "kanal-bridge"), "failed"]
-    listing = subprocess.run([*cli, "list"], env=bridge.env, capture_output=True, text=True,
-                             timeout=30, check=True).stdout
+    listing = subprocess.run(
+        [*cli, "list"], env=bridge.env, capture_output=True, text=True, timeout=30, check=True
+    ).stdout
     assert "woo-shop:orders:7400" in listing
-    subprocess.run([*cli, "retry", "--all"], env=bridge.env, capture_output=True, timeout=30,
-                   check=True)
+    subprocess.run(
+        [*cli, "retry", "--all"], env=bridge.env, capture_output=True, timeout=30, check=True
+    )
     wait_until(lambda: "7400" in held(emulator, 8), 20)
-    listing = subprocess.run([*cli, "list"], env=bridge.env, capture_output=True, text=True,
-                             timeout=30, check=True).stdout
+    listing = subprocess.run(
+        [*cli, "list"], env=bridge.env, capture_output=True, text=True, timeout=30, check=True
+    ).stdout
     assert "7400" not in listing
 
 

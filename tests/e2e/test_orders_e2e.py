@@ -92,9 +92,12 @@ def test_an_unknown_store_or_platform_gets_404(bridge: Bridge) -> None:
     assert bridge.shopify(order, store="no-such-shop").status_code == 404
     body = shopify_bytes(order)
     wrong_platform = bridge.post(
-        "/webhooks/woocommerce/shopify-shop", body,
-        {"X-WC-Webhook-Signature": sign(body, "e2e-shopify-secret"),
-         "X-WC-Webhook-Topic": "order.created"},
+        "/webhooks/woocommerce/shopify-shop",
+        body,
+        {
+            "X-WC-Webhook-Signature": sign(body, "e2e-shopify-secret"),
+            "X-WC-Webhook-Topic": "order.created",
+        },
     )
     assert wrong_platform.status_code == 404
 
@@ -124,9 +127,13 @@ def test_a_kanal_500_is_retried_until_delivered(bridge: Bridge, emulator: Emulat
 
 def test_a_kanal_422_is_not_retried_and_sits_in_failed(bridge: Bridge, emulator: Emulator) -> None:
     emulator.fault(
-        status=422, count=1, store_id=8,
-        body={"message": "The customer.phone field is invalid.",
-              "errors": {"customer.phone": ["The customer.phone field is invalid."]}},
+        status=422,
+        count=1,
+        store_id=8,
+        body={
+            "message": "The customer.phone field is invalid.",
+            "errors": {"customer.phone": ["The customer.phone field is invalid."]},
+        },
     )
     bridge.woocommerce(woo_order(5008, 1))
     wait_until(lambda: emulator.requests(8), 15)
@@ -134,8 +141,12 @@ def test_a_kanal_422_is_not_retried_and_sits_in_failed(bridge: Bridge, emulator:
     assert [r["status"] for r in emulator.requests(8)] == [422]
 
     listing = subprocess.run(
-        [str(BIN / "kanal-bridge"), "failed", "list"], env=bridge.env,
-        capture_output=True, text=True, timeout=30, check=True,
+        [str(BIN / "kanal-bridge"), "failed", "list"],
+        env=bridge.env,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=True,
     ).stdout
     assert "woo-shop:orders:5008" in listing
     assert "customer.phone" in listing
@@ -160,10 +171,13 @@ def test_an_order_without_a_usable_phone_is_ignored(bridge: Bridge, emulator: Em
 def test_a_signed_body_that_is_not_an_object_gets_400(bridge: Bridge) -> None:
     body = b"[1, 2, 3]"
     answer = bridge.post(
-        "/webhooks/shopify/shopify-shop", body,
-        {"X-Shopify-Hmac-Sha256": sign(body, "e2e-shopify-secret"),
-         "X-Shopify-Topic": "orders/create",
-         "X-Shopify-Shop-Domain": "shopify-shop.myshopify.com"},
+        "/webhooks/shopify/shopify-shop",
+        body,
+        {
+            "X-Shopify-Hmac-Sha256": sign(body, "e2e-shopify-secret"),
+            "X-Shopify-Topic": "orders/create",
+            "X-Shopify-Shop-Domain": "shopify-shop.myshopify.com",
+        },
     )
     assert answer.status_code == 400
 
@@ -171,8 +185,11 @@ def test_a_signed_body_that_is_not_an_object_gets_400(bridge: Bridge) -> None:
 def test_a_body_over_the_limit_gets_413(bridge: Bridge) -> None:
     body = b"{" + b" " * (5 * 1024 * 1024 + 10) + b"}"
     answer = bridge.post(
-        "/webhooks/shopify/shopify-shop", body,
-        {"X-Shopify-Hmac-Sha256": sign(body, "e2e-shopify-secret"),
-         "X-Shopify-Topic": "orders/create"},
+        "/webhooks/shopify/shopify-shop",
+        body,
+        {
+            "X-Shopify-Hmac-Sha256": sign(body, "e2e-shopify-secret"),
+            "X-Shopify-Topic": "orders/create",
+        },
     )
     assert answer.status_code == 413
