@@ -19,7 +19,7 @@ from bridge import defaults
 from bridge.sweeper import sweep
 
 
-class PacedScheduler(RQScheduler):  # type: ignore[misc]
+class PacedScheduler(RQScheduler):
     """RQ's scheduler with sub-second precision, plus the sweeper."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:

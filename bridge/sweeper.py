@@ -37,7 +37,8 @@ def _started_long_ago(started_at: bytes | None, now: float) -> bool:
 def sweep(client: redis.Redis, now: float | None = None) -> int:
     """Hand every orphaned pending record to a new job; returns how many were rescued."""
     now = time.time() if now is None else now
-    keys = [k.decode() for k in client.zrangebyscore(PENDING_KEY, 0, now - defaults.SWEEP_GRACE)]
+    due = client.zrangebyscore(PENDING_KEY, 0, now - defaults.SWEEP_GRACE)
+    keys = [key.decode() for key in due if isinstance(key, bytes)]
     if not keys:
         return 0
     with client.pipeline(transaction=False) as pipe:

@@ -17,7 +17,7 @@ from bridge.records import WorkerRecords
 from bridge.scheduler import PacedScheduler
 
 
-class Worker(SimpleWorker):  # type: ignore[misc]
+class Worker(SimpleWorker):
     """Runs pushes in-process (no fork per job: the Kanal connection pool stays warm) and
     starts the paced scheduler instead of RQ's whole-second one."""
 
