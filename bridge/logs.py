@@ -181,7 +181,7 @@ def dict_config(level: str, fmt: str, secrets: Iterable[str] = ()) -> dict[str, 
     if level.upper() not in logging.getLevelNamesMapping():
         raise ConfigError(f"LOG_LEVEL: {level!r} is not a level (DEBUG, INFO, WARNING, ERROR)")
     formatter = JsonFormatter if fmt == "json" else ConsoleFormatter
-    propagate = {"handlers": [], "propagate": True}
+    propagate = {"handlers": [], "propagate": True, "level": "NOTSET"}  # as the root says
     return {
         "version": 1,
         "disable_existing_loggers": False,
