@@ -54,3 +54,9 @@ lint: $(VENV)/.installed-dev
 # The private Redis lives for the pytest run only and is stopped whatever pytest's outcome.
 test: lint
 	$(BIN)/python -m bridge.localredis test -- $(BIN)/pytest $(PYTEST_ARGS)
+
+# Benchmarks (bench/RESULTS.md); needs wrk (apt-get install wrk), and py-spy/matplotlib for
+# the profiles and plots. A few minutes each; private Redis servers and free ports only.
+.PHONY: bench
+bench: $(VENV)/.installed-dev
+	$(BIN)/python -m bench
