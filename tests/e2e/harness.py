@@ -58,6 +58,24 @@ kanal_api_key = "${{KANAL_KEY}}"
 webhook_secrets = ["${{SHOPIFY_SECRET}}"]
 default_country = "US"
 requests_per_minute = 300
+
+[stores.checkout-shop]
+platform = "shopify"
+kanal_store_id = 7
+kanal_api_key = "${{KANAL_KEY}}"
+webhook_secrets = ["${{SHOPIFY_SECRET}}"]
+default_country = "US"
+abandoned_after_minutes = 0
+checkouts_require_consent = false
+
+[stores.delayed-checkout-shop]
+platform = "shopify"
+kanal_store_id = 7
+kanal_api_key = "${{KANAL_KEY}}"
+webhook_secrets = ["${{SHOPIFY_SECRET}}"]
+default_country = "US"
+abandoned_after_minutes = 0.1
+checkouts_require_consent = false
 """
 
 

@@ -1,0 +1,230 @@
+"""Checkouts, shipments, customers and GDPR erasure end to end: real processes, Redis, emulator.
+
+Stores (tests/e2e/harness.py): `checkout-shop` sends abandoned checkouts at once,
+`delayed-checkout-shop` after 0.1 minute (6 s); both without the consent requirement. All
+of them feed Kanal store 7.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from harness import ROOT, Bridge, Emulator, shopify_order, wait_until
+
+pytestmark = pytest.mark.e2e
+
+LOCAL = ROOT / "tests" / "fixtures" / "shopify"
+SHARED = ROOT.parent / "shared" / "fixtures" / "shopify"
+DELAY = 6.0  # delayed-checkout-shop: abandoned_after_minutes = 0.1
+
+
+def sample(path: Any) -> dict[str, Any]:
+    body = json.loads(path.read_text())["response"]
+    assert isinstance(body, dict)
+    return body
+
+
+def iso(epoch: float) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S+00:00", time.gmtime(epoch))
+
+
+def checkout(token: str, updated: float, **fields: Any) -> dict[str, Any]:
+    """Shopify's documented checkout with a token, a realistic phone and a last update."""
+    body = sample(LOCAL / "gadget-2026-04-checkouts-create.json")
+    body.update(token=token, updated_at=iso(updated), phone="+1 502-555-0123", **fields)
+    return body
+
+
+def order_from(token: str, order_id: int, version: int) -> dict[str, Any]:
+    order = shopify_order(order_id, version)
+    order["checkout_token"] = token
+    return order
+
+
+def held(emulator: Emulator, resource: str) -> dict[str, Any]:
+    return {key: r["body"] for key, r in emulator.records(7, resource).items() if not r["deleted"]}
+
+
+def calls(emulator: Emulator, resource: str, key: str | None = None) -> list[dict[str, Any]]:
+    found = []
+    for request in emulator.requests(7):
+        parts = request["path"].split("/")
+        if resource in parts and (key is None or key in parts or _body_id(request) == key):
+            found.append(request)
+    return found
+
+
+def _body_id(request: dict[str, Any]) -> Any:
+    body = request.get("body")
+    return body.get("external_id") if isinstance(body, dict) else None
+
+
+def test_an_abandoned_checkout_reaches_kanal_once_its_delay_is_over(
+    bridge: Bridge, emulator: Emulator
+) -> None:
+    started = time.time()
+    answer = bridge.shopify(
+        checkout("tok-abandoned", started), "checkouts/create", store="delayed-checkout-shop"
+    )
+    assert answer.json() == {"status": "accepted"}
+
+    time.sleep(DELAY / 2)
+    assert "tok-abandoned" not in held(emulator, "checkouts")
+    body = wait_until(lambda: held(emulator, "checkouts").get("tok-abandoned"), DELAY + 15)
+    assert time.time() - started >= DELAY - 1  # not before the delay (updated_at is whole seconds)
+    assert body["abandoned_at"] == iso(int(started) + DELAY)
+    assert body["customer"]["phone"] == "+15025550123"
+    assert body["recovery_url"].startswith("https://checkout.local/")
+    assert Decimal(str(body["total_price"])) == Decimal("421.88")
+
+
+def test_the_order_placed_from_a_sent_checkout_marks_it_recovered(
+    bridge: Bridge, emulator: Emulator
+) -> None:
+    bridge.shopify(
+        checkout("tok-recovered", time.time()), "checkouts/create", store="checkout-shop"
+    )
+    wait_until(lambda: held(emulator, "checkouts").get("tok-recovered"), 15)
+
+    answer = bridge.shopify(
+        order_from("tok-recovered", 6101, 1), "orders/create", store="checkout-shop"
+    )
+    assert answer.json() == {"status": "accepted"}
+    body = wait_until(
+        lambda: (
+            (b := held(emulator, "checkouts")["tok-recovered"]).get("status") == "recovered" and b
+        ),
+        15,
+    )
+    assert body["status"] == "recovered"
+    patches = [c for c in calls(emulator, "checkouts", "tok-recovered") if c["method"] == "PATCH"]
+    assert [p["body"] for p in patches] == [{"status": "recovered"}]
+    wait_until(lambda: held(emulator, "orders").get("6101"), 15)
+
+
+SEQUENCES = {
+    # the order arrives before Shopify's checkouts/create, then a late checkouts/update
+    "order_first": ["order", "create", "update"],
+    # the order arrives within the delay, then a checkouts/update without completed_at
+    "order_then_update": ["create", "order", "update"],
+    # no order webhook at all: checkouts/update with completed_at
+    "completed_at": ["create", "completed"],
+    # completed_at seen before the create (reordered)
+    "completed_before_create": ["completed", "create", "update"],
+}
+
+
+@pytest.mark.parametrize("name", list(SEQUENCES))
+def test_a_checkout_completed_within_its_delay_never_reaches_kanal(
+    bridge: Bridge, emulator: Emulator, name: str
+) -> None:
+    token = f"tok-{name}"
+    now = time.time()
+    webhooks = {
+        "create": (checkout(token, now), "checkouts/create"),
+        "update": (checkout(token, now + 1, total_price="500.00"), "checkouts/update"),
+        "completed": (checkout(token, now + 2, completed_at=iso(now + 2)), "checkouts/update"),
+        "order": (order_from(token, 6200 + len(name), 1), "orders/create"),
+    }
+    for step in SEQUENCES[name]:
+        payload, topic = webhooks[step]
+        assert bridge.shopify(payload, topic, store="delayed-checkout-shop").status_code == 200
+
+    time.sleep(DELAY + 2)
+    wait_until(bridge.drained, 30)
+    time.sleep(1.5)
+    assert calls(emulator, "checkouts") == []
+    assert token not in held(emulator, "checkouts")
+
+
+def test_a_checkout_without_marketing_consent_is_not_sent_where_consent_is_required(
+    bridge: Bridge,
+) -> None:
+    answer = bridge.shopify(checkout("tok-consent", time.time()), "checkouts/create")
+    assert answer.json() == {"status": "ignored", "reason": "no_marketing_consent"}
+
+
+def test_a_fulfillment_with_tracking_becomes_a_shipment_linked_to_its_order(
+    bridge: Bridge, emulator: Emulator
+) -> None:
+    fulfillment = sample(LOCAL / "gadget-2025-10-fulfillments-update.json")
+    fulfillment.update(
+        id=7301, order_id=6301, status="success", shipment_status=None, updated_at=iso(time.time())
+    )
+    # The fulfillment arrives first: its push waits for the order's.
+    assert bridge.shopify(fulfillment, "fulfillments/create").json() == {"status": "accepted"}
+    assert bridge.shopify(shopify_order(6301, 1), "orders/create").json() == {"status": "accepted"}
+
+    shipment = wait_until(lambda: held(emulator, "shipments").get("7301"), 20)
+    assert shipment["order_external_id"] == "6301"
+    assert shipment["tracking_number"] == "1z827wk74630"
+    assert shipment["carrier"] == "UPS"
+    assert shipment["status"] == "in_transit"
+    assert shipment["tracking_url"].startswith("https://www.ups.com/")
+    methods = [(r["method"], r["path"].rsplit("/", 1)[-1]) for r in emulator.requests(7)]
+    assert methods.index(("POST", "orders")) < methods.index(("POST", "shipments")), methods
+
+    event = sample(LOCAL / "gadget-2025-01-fulfillment-events-create.json")
+    event.update(
+        fulfillment_id=7301, order_id=6301, status="delivered", created_at=iso(time.time() + 1)
+    )
+    assert bridge.shopify(event, "fulfillment_events/create").json() == {"status": "accepted"}
+    wait_until(lambda: held(emulator, "shipments")["7301"]["status"] == "delivered", 15)
+    assert held(emulator, "shipments")["7301"]["tracking_number"] == "1z827wk74630"
+
+
+def test_customers_redact_makes_a_delete_reach_kanal(bridge: Bridge, emulator: Emulator) -> None:
+    request = sample(SHARED / "gadget-metadata-2026-04-customers-redact.json")
+    assert bridge.shopify(request, "customers/redact").json() == {"status": "accepted"}
+
+    def deleted() -> list[dict[str, Any]]:
+        return [r for r in calls(emulator, "customers", "191167") if r["method"] == "DELETE"]
+
+    [call] = wait_until(deleted, 15)
+    assert call["status"] == 204
+
+
+def test_purchasing_figures_reach_kanal_with_the_customer(
+    bridge: Bridge, emulator: Emulator
+) -> None:
+    summary = sample(LOCAL / "gadget-2026-04-customers-purchasing-summary.json")
+    summary.update(
+        customerId="gid://shopify/Customer/6401",
+        numberOfOrders=3,
+        amountSpent={"amount": "149.50", "currencyCode": "USD"},
+    )
+    assert bridge.shopify(summary, "customers/purchasing_summary").json() == {"status": "accepted"}
+    customer = sample(LOCAL / "gadget-2026-04-customers-create.json")
+    customer.update(id=6401, phone="+1 613-555-0135", updated_at=iso(time.time()))
+    assert bridge.shopify(customer, "customers/create").json() == {"status": "accepted"}
+
+    body = wait_until(lambda: held(emulator, "customers").get("6401"), 15)
+    assert body["phone"] == "+16135550135"
+    assert (body["orders_count"], body["lifetime_value"]) == (3, 150)
+
+
+COMPLIANCE = {
+    "customers/redact": SHARED / "gadget-metadata-2026-04-customers-redact.json",
+    "customers/data_request": LOCAL / "gadget-2026-04-customers-data-request.json",
+    "shop/redact": LOCAL / "gadget-2026-04-shop-redact.json",
+}
+
+
+@pytest.mark.parametrize("topic", list(COMPLIANCE))
+def test_compliance_topics_answer_401_on_a_bad_signature(
+    bridge: Bridge, emulator: Emulator, topic: str
+) -> None:
+    body = sample(COMPLIANCE[topic])
+    assert bridge.shopify(body, topic, secret="not-the-secret").status_code == 401
+    answer = bridge.shopify(body, topic)
+    assert answer.status_code == 200
+    expected = {
+        "customers/redact": {"status": "accepted"},
+        "customers/data_request": {"status": "ignored", "reason": "data_request_logged"},
+        "shop/redact": {"status": "ignored", "reason": "shop_redact_logged"},
+    }
+    assert answer.json() == expected[topic]
