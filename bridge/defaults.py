@@ -67,6 +67,15 @@ FAILED_RECORD_TTL = 30 * 24 * 3600
 SWEEP_INTERVAL = 15.0
 SWEEP_GRACE = 30.0
 
+# How often a worker runs RQ's maintenance: cleaning its registries (a job whose worker was
+# killed becomes "abandoned") and starting the scheduler again if the one that held the lock
+# died. RQ's default, 10 minutes, would leave scheduled pushes waiting that long.
+WORKER_MAINTENANCE_INTERVAL = 30
+
+# An idle RQ worker blocks on the queue for its TTL less 15 s before it looks at maintenance
+# again; RQ's default TTL (420 s) would delay the above by up to 7 minutes.
+WORKER_TTL = 45
+
 # Redis key prefix for everything the bridge stores itself (RQ keeps its own `rq:` keys).
 KEY_PREFIX = "kb"
 

@@ -8,7 +8,7 @@ from typing import Any
 from rq.serializers import JSONSerializer
 from rq.worker import SimpleWorker
 
-from bridge import delivery, jobs, metrics
+from bridge import defaults, delivery, jobs, metrics
 from bridge.config import BridgeConfig, Settings
 from bridge.connection import sync_redis
 from bridge.kanal import KanalClient
@@ -69,6 +69,8 @@ def run_worker(
         [jobs.queue(connection)],
         connection=connection,
         serializer=JSONSerializer,
+        maintenance_interval=defaults.WORKER_MAINTENANCE_INTERVAL,
+        worker_ttl=defaults.WORKER_TTL,
         **options,
     )
     flusher = metrics.Flusher(connection)

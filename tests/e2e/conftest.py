@@ -1,4 +1,9 @@
-"""Fixtures for the end-to-end tests: one emulator and one bridge per module, reset per test."""
+"""Fixtures for the end-to-end tests: one emulator and one bridge per module, reset per test.
+
+The bridge's processes get a Redis server of their own (started like `make run` starts one:
+the PATH binary, else the bundled engine), so end-to-end runs never share state with each
+other or with the unit tests.
+"""
 
 from __future__ import annotations
 
@@ -8,9 +13,15 @@ from pathlib import Path
 import pytest
 from harness import Bridge, Emulator, wait_until
 
-from tests.support import redis_url_for
+from bridge.localredis import find_server_binary, pick_free_port, start_server, stop_server
 
-E2E_DB = 11
+
+@pytest.fixture(scope="session")
+def e2e_redis(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    port = pick_free_port()
+    server = start_server(tmp_path_factory.mktemp("redis"), port, find_server_binary())
+    yield f"redis://127.0.0.1:{port}/0"
+    stop_server(server)
 
 
 @pytest.fixture(scope="module")
@@ -26,8 +37,8 @@ def emulator(logs: Path) -> Iterator[Emulator]:
 
 
 @pytest.fixture(scope="module")
-def bridge(logs: Path, emulator: Emulator) -> Iterator[Bridge]:
-    bridge = Bridge(logs, emulator, redis_url_for(E2E_DB))
+def bridge(logs: Path, emulator: Emulator, e2e_redis: str) -> Iterator[Bridge]:
+    bridge = Bridge(logs, emulator, e2e_redis)
     yield bridge
     bridge.stop()
 

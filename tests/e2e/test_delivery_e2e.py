@@ -195,6 +195,7 @@ def test_no_record_is_lost_when_the_worker_is_killed_mid_push(
         [worker] = bridge.workers
         worker.signal(signal.SIGKILL)
         worker.popen.wait(5)
+        worker.stop()  # reaps it and closes its log
         bridge.workers = [bridge.start("worker", "worker-after-kill")]
 
         wanted = {str(i) for i in range(7501, 7531)}
