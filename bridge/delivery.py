@@ -97,7 +97,7 @@ def plan(record: Record) -> Call | None:
         if record.full == record.delivered_full and not overlay:
             return None
         body = _loads(record.body)
-        fields = {"tags": [], "metadata": {}}
+        fields: dict[str, Any] = {"tags": [], "metadata": {}}
         fields.update({name: body[name] for name in patchable if name in body})
         fields.update(overlay)
         return Call("PATCH", path, encode(fields))
@@ -191,7 +191,11 @@ def _called(record: Record, call: Call, status: int | None, started: float, outc
 
 def _settle(rt: Runtime, record: Record, job_id: str, call: Call | None) -> str:
     outcome = rt.records.finish(
-        record, job_id, core=record.core, full=record.full, overlay=record.overlay,
+        record,
+        job_id,
+        core=record.core,
+        full=record.full,
+        overlay=record.overlay,
         held=call is not None or record.delivered,
     )
     sent = f"{call.method} {call.path}" if call else "nothing to send"
@@ -202,8 +206,13 @@ def _settle(rt: Runtime, record: Record, job_id: str, call: Call | None) -> str:
     metrics.push_outcome(record.store, "delivered" if call else "unchanged")
     log.info(
         "pushed",
-        extra={"store": record.store, "resource": record.resource,
-               "external_id": record.external_id, "call": sent, "outcome": outcome},
+        extra={
+            "store": record.store,
+            "resource": record.resource,
+            "external_id": record.external_id,
+            "call": sent,
+            "outcome": outcome,
+        },
     )
     return sent
 
@@ -229,16 +238,24 @@ def _failed(rt: Runtime, record: Record, job_id: str, call: Call, exc: KanalErro
             metrics.push_outcome(record.store, "retry")
             log.warning(
                 "kanal transient failure, retrying",
-                extra={"store": record.store, "resource": record.resource,
-                       "external_id": record.external_id, "status": exc.status,
-                       "attempt": attempt},
+                extra={
+                    "store": record.store,
+                    "resource": record.resource,
+                    "external_id": record.external_id,
+                    "status": exc.status,
+                    "attempt": attempt,
+                },
             )
             return f"attempt {attempt} failed ({exc.status or 'network'}); retry scheduled"
     rt.records.fail(record, job_id, str(exc))
     metrics.push_outcome(record.store, "failed")
     log.error(
         "kanal refused the push",
-        extra={"store": record.store, "resource": record.resource,
-               "external_id": record.external_id, "status": exc.status},
+        extra={
+            "store": record.store,
+            "resource": record.resource,
+            "external_id": record.external_id,
+            "status": exc.status,
+        },
     )
     raise exc

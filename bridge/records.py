@@ -49,9 +49,7 @@ STICKY = frozenset({"customers"})
 
 # What a webhook's answer says when several actions had different fates: the most
 # meaningful one wins. "noted": kept for later (a tombstone), nothing to send now.
-_PRECEDENCE = (
-    "scheduled", "merged", "noted", "duplicate", "stale", "finished", "unknown_record"
-)
+_PRECEDENCE = ("scheduled", "merged", "noted", "duplicate", "stale", "finished", "unknown_record")
 
 
 def record_key(store: str, resource: Resource | str, external_id: str) -> str:
@@ -150,9 +148,7 @@ class RecordStore:
         self._settle = settle_seconds
         self._accept: AsyncScript = client.register_script(scripts.ACCEPT)
 
-    async def accept(
-        self, store: str, actions: Sequence[Action], delivery_id: str | None
-    ) -> str:
+    async def accept(self, store: str, actions: Sequence[Action], delivery_id: str | None) -> str:
         """Store every action durably; answer accepted | noted | duplicate | stale | finished |
         unknown_record.
 
@@ -196,13 +192,32 @@ class RecordStore:
         else:
             op = "delete"
         job_id = jobs.new_job_id()
-        keys = [key, PENDING_KEY, seen, jobs.job_key(job_id), jobs.SCHEDULED_KEY,
-                jobs.QUEUES_SET_KEY]
+        keys = [
+            key,
+            PENDING_KEY,
+            seen,
+            jobs.job_key(job_id),
+            jobs.SCHEDULED_KEY,
+            jobs.QUEUES_SET_KEY,
+        ]
         args: list[Any] = [
-            op, action.version, body, core, full, overlay, repr(not_before), after,
-            repr(now), repr(now + self._settle), job_id,
-            defaults.DELIVERY_ID_TTL, "1" if last else "0", jobs.QUEUE_KEY,
-            rank, "1" if action.resource in STICKY else "0", defaults.DELIVERED_RECORD_TTL,
+            op,
+            action.version,
+            body,
+            core,
+            full,
+            overlay,
+            repr(not_before),
+            after,
+            repr(now),
+            repr(now + self._settle),
+            job_id,
+            defaults.DELIVERY_ID_TTL,
+            "1" if last else "0",
+            jobs.QUEUE_KEY,
+            rank,
+            "1" if action.resource in STICKY else "0",
+            defaults.DELIVERED_RECORD_TTL,
             *jobs.push_job_fields(job_id, key),
         ]
         return keys, args
@@ -234,13 +249,26 @@ class WorkerRecords:
         new_id = jobs.new_job_id()
         result = self._handoff(
             keys=[key, jobs.job_key(new_id), jobs.SCHEDULED_KEY, jobs.QUEUES_SET_KEY, PENDING_KEY],
-            args=[job_id, new_id, repr(due), jobs.QUEUE_KEY, repr(time.time()),
-                  "1" if failed else "0", *jobs.push_job_fields(new_id, key, slot)],
+            args=[
+                job_id,
+                new_id,
+                repr(due),
+                jobs.QUEUE_KEY,
+                repr(time.time()),
+                "1" if failed else "0",
+                *jobs.push_job_fields(new_id, key, slot),
+            ],
         )
         return None if result == -1 else int(result)
 
     def finish(
-        self, record: Record, job_id: str, *, core: str, full: str, overlay: bytes,
+        self,
+        record: Record,
+        job_id: str,
+        *,
+        core: str,
+        full: str,
+        overlay: bytes,
         held: bool = True,
     ) -> str:
         """Remember what Kanal acknowledged: 'done', or 'again' when a newer state arrived.
@@ -249,15 +277,24 @@ class WorkerRecords:
         remembered as delivered."""
         result = self._finish(
             keys=[record.key, PENDING_KEY],
-            args=[job_id, record.version, core, full, overlay, defaults.DELIVERED_RECORD_TTL,
-                  "1" if record.resource in POST_ONLY else "0", "1" if held else "0"],
+            args=[
+                job_id,
+                record.version,
+                core,
+                full,
+                overlay,
+                defaults.DELIVERED_RECORD_TTL,
+                "1" if record.resource in POST_ONLY else "0",
+                "1" if held else "0",
+            ],
         )
         return result.decode() if isinstance(result, bytes) else str(result)
 
     def fail(self, record: Record, job_id: str, error: str) -> None:
         """Park the record after a permanent failure (its job goes to RQ's failed registry)."""
-        self._fail(keys=[record.key, PENDING_KEY], args=[job_id, error[:2000],
-                                                         defaults.FAILED_RECORD_TTL])
+        self._fail(
+            keys=[record.key, PENDING_KEY], args=[job_id, error[:2000], defaults.FAILED_RECORD_TTL]
+        )
 
     def pending_count(self) -> int:
         """How many records wait for a push."""
