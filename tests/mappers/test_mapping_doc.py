@@ -37,3 +37,23 @@ def test_woocommerce_status_table_matches_the_code() -> None:
     drafts = ", ".join(f"`{s}`" for s in ("checkout-draft", "draft", "auto-draft"))
     assert set(woocommerce.DRAFT_STATUSES) == {"checkout-draft", "draft", "auto-draft"}
     assert (drafts, "not sent: ignored, `draft`", "") in rows
+
+
+def test_shipment_status_tables_match_the_code() -> None:
+    from mappers import shopify_fulfillments
+
+    rows = _rows()
+    for source, target in shopify_fulfillments.SHIPMENT_STATUSES.items():
+        assert (f"`{source}`", f"`{target}`") in rows
+    for source, target in shopify_fulfillments.FULFILLMENT_STATUSES.items():
+        assert (f"`{source}`", f"`{target}`") in rows
+    assert shopify_fulfillments.SHIPPED == "in_transit"
+
+
+def test_every_subscribed_topic_is_mapped() -> None:
+    from mappers import PLATFORMS
+
+    listed = DOC.split("## Topics to subscribe to", 1)[1].split("\n## ", 1)[0]
+    for topics in PLATFORMS.values():
+        for topic in topics:
+            assert f"`{topic}`" in listed, topic
