@@ -1,6 +1,6 @@
 """`python -m bench`: every benchmark in turn, then the tables and plots (bench/report.py).
 
-    .venv/bin/python -m bench [ingest economy drain worker memory]
+    .venv/bin/python -m bench [ingest economy drain worker memory breakdown]
 
 About 12 minutes on 2 cores. Raw results go to bench/out/<name>.json; the tables printed at
 the end are what bench/RESULTS.md quotes. The machine's load is printed before each one:
@@ -14,7 +14,7 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
-from bench import drain, economy, ingest, memory, report, worker
+from bench import breakdown, drain, economy, ingest, memory, report, worker
 from bench.common import log
 
 BENCHMARKS: dict[str, Callable[[list[str]], dict[str, Any]]] = {
@@ -23,6 +23,7 @@ BENCHMARKS: dict[str, Callable[[list[str]], dict[str, Any]]] = {
     "drain": drain.main,
     "worker": worker.main,
     "memory": memory.main,
+    "breakdown": breakdown.main,
 }
 
 

@@ -11,6 +11,8 @@ import httpx
 
 from bench.streams import Event
 
+RETRIES = 3
+
 
 async def _replay(streams: Mapping[str, Sequence[Event]], concurrency: int) -> Counter[str]:
     answers: Counter[str] = Counter()
@@ -24,9 +26,19 @@ async def _replay(streams: Mapping[str, Sequence[Event]], concurrency: int) -> C
             if delay > 0:
                 await asyncio.sleep(delay)
             async with gate:
-                response = await client.post(
-                    url, content=event.hook.body, headers=event.hook.headers()
-                )
+                for attempt in range(RETRIES + 1):
+                    try:
+                        response = await client.post(
+                            url, content=event.hook.body, headers=event.hook.headers()
+                        )
+                        break
+                    except httpx.TransportError:
+                        # A kept-alive connection the server closed as it was reused (as
+                        # Shopify would, send again); only after RETRIES does it count.
+                        if attempt == RETRIES:
+                            answers["transport_error"] += 1
+                            return
+                        answers["resent"] += 1
             if response.status_code == 200:
                 data = response.json()
                 answers[data.get("reason") or data["status"]] += 1

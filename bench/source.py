@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import io
 import os
-import shutil
 import subprocess
 import sys
 import tarfile
@@ -40,9 +39,6 @@ def activate() -> Path:
     if commit == "unknown":  # not a git checkout: the files as they are
         return ROOT
     target = ROOT / "bench" / "out" / "src" / commit[:12]
-    for old in target.parent.glob("*"):
-        if old != target:
-            shutil.rmtree(old, ignore_errors=True)  # snapshots of earlier commits
     if not (target / "Procfile").exists():
         archive = _git("archive", "--format=tar", commit, *PATHS)
         target.mkdir(parents=True, exist_ok=True)
