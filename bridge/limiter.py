@@ -39,11 +39,14 @@ class Limiter:
     ) -> float:
         """The unix time of this call's slot: now or later, never before a pause ends."""
         now = time.time() if now is None else now
-        slot = self._reserve(
-            keys=[pace_key(kanal_store_id)],
-            args=[repr(now), repr(interval_for(requests_per_minute))],
+        slot = float(
+            self._reserve(
+                keys=[pace_key(kanal_store_id)],
+                args=[repr(now), repr(interval_for(requests_per_minute))],
+            )
         )
-        return float(slot)
+        # The script keeps microseconds: a slot "now" may come back a fraction of one later.
+        return now if slot - now < 1e-6 else slot
 
     def pause(self, kanal_store_id: int, seconds: float, now: float | None = None) -> float:
         """Hand out no slot of this store before `now + seconds`; returns that time."""

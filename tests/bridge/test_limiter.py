@@ -54,3 +54,9 @@ def test_a_shorter_pause_never_shortens_a_longer_one(redis_client: redis.Redis) 
     limiter.pause(1, 60, now=0.0)
     limiter.pause(1, 5, now=1.0)
     assert limiter.paused_until(1) == 60.0
+
+
+def test_a_free_slot_is_now_despite_the_scripts_rounding(redis_client: redis.Redis) -> None:
+    limiter = Limiter(redis_client)
+    now = 1795737117.4907656  # rounds up to ...490766 at six decimals
+    assert limiter.reserve(3, 60, now=now) == now
