@@ -100,7 +100,9 @@ else
 end
 redis.call('HSET', rec, 'status', 'pending')
 redis.call('PERSIST', rec)
-redis.call('ZADD', KEYS[2], 'NX', ARGV[9], rec)
+-- A record held back (an abandoned checkout's delay) is pending from when it is due: the
+-- oldest-pending age and the sweeper's grace then speak of pushes that are late.
+redis.call('ZADD', KEYS[2], 'NX', math.max(tonumber(ARGV[9]), tonumber(ARGV[7]) or 0), rec)
 mark_seen()
 if cur[3] and cur[3] ~= '' then
   return 'merged'

@@ -214,3 +214,17 @@ def test_figures_for_an_unseen_customer_wait_for_its_first_upsert(
     assert record[b"ovl"] == b'{"orders_count":3,"lifetime_value":120}'
     assert record[b"v"] == b"5"  # the figures' version does not compete with the customer's
     assert len(scheduled_jobs(redis_client)) == 1
+
+
+def test_a_held_record_is_pending_from_when_it_is_due(
+    redis_url: str, redis_client: redis.Redis
+) -> None:
+    import time
+
+    due = time.time() + 900
+    checkout = Upsert("checkouts", "tok", 1, {"external_id": "tok"}, not_before=due)
+    accept(redis_url, [checkout])
+    key = record_key("shop", "checkouts", "tok")
+    assert abs(redis_client.zscore(PENDING_KEY, key) - due) < 0.01
+    [job_id] = scheduled_jobs(redis_client)
+    assert abs(redis_client.zscore(jobs.SCHEDULED_KEY, job_id) - due) < 0.01
