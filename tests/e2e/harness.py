@@ -1,8 +1,9 @@
-"""Runs the real processes: the Kanal emulator, and the bridge's web and worker as the Procfile does."""
+"""Runs the real processes: the Kanal emulator, and the bridge's web and worker per the Procfile."""
 
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import hmac
 import json
@@ -125,15 +126,17 @@ class Process:
         self.log_path = logs / f"{name}.log"
         self._log = self.log_path.open("ab")
         self.popen = subprocess.Popen(
-            argv, env=env, stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True,
+            argv,
+            env=env,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
             cwd=ROOT,
         )
 
     def signal(self, signum: int) -> None:
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.killpg(self.popen.pid, signum)
-        except ProcessLookupError:
-            pass
 
     def stop(self, timeout: float = 30.0) -> int | None:
         if self.popen.poll() is None:
@@ -157,7 +160,8 @@ class Emulator:
         self.process = Process(
             "emulator",
             [sys.executable, "-m", "bridge.emulator", f"--port={self.port}", *stores],
-            dict(os.environ), logs,
+            dict(os.environ),
+            logs,
         )
         wait_for_http(f"{self.url}/_emulator/stats")
         self.http = httpx.Client(base_url=self.url, timeout=10)
@@ -232,8 +236,12 @@ class Bridge:
         return self.http.post(path, content=body, headers=headers)
 
     def shopify(
-        self, order: dict[str, Any], topic: str = "orders/updated", store: str = "shopify-shop",
-        secret: str = SHOPIFY_SECRET, webhook_id: str | None = None,
+        self,
+        order: dict[str, Any],
+        topic: str = "orders/updated",
+        store: str = "shopify-shop",
+        secret: str = SHOPIFY_SECRET,
+        webhook_id: str | None = None,
         domain: str = "shopify-shop.myshopify.com",
     ) -> httpx.Response:
         body = shopify_bytes(order)
@@ -248,7 +256,10 @@ class Bridge:
         return self.post(f"/webhooks/shopify/{store}", body, headers)
 
     def woocommerce(
-        self, order: dict[str, Any], topic: str = "order.updated", store: str = "woo-shop",
+        self,
+        order: dict[str, Any],
+        topic: str = "order.updated",
+        store: str = "woo-shop",
         secret: str = WOO_SECRET,
     ) -> httpx.Response:
         body = json.dumps(order, separators=(",", ":")).replace("/", "\\/").encode()
@@ -294,8 +305,13 @@ def fixture(name: str) -> Any:
     return data
 
 
-def shopify_order(order_id: int, version: int, financial: str = "paid",
-                  fulfillment: str | None = None, phone: str = "+1 613-555-0135") -> dict[str, Any]:
+def shopify_order(
+    order_id: int,
+    version: int,
+    financial: str = "paid",
+    fulfillment: str | None = None,
+    phone: str = "+1 613-555-0135",
+) -> dict[str, Any]:
     """Shopify's documented order sample with an id, an updated_at and statuses of ours."""
     order = fixture("shopify/docs-sample-orders-create-customer-phone-on-addresses-only.json")
     order = json.loads(json.dumps(order))
@@ -311,8 +327,9 @@ def shopify_order(order_id: int, version: int, financial: str = "paid",
     return order
 
 
-def woo_order(order_id: int, version: int, status: str = "processing",
-              phone: str = "(415) 555-0132") -> dict[str, Any]:
+def woo_order(
+    order_id: int, version: int, status: str = "processing", phone: str = "(415) 555-0132"
+) -> dict[str, Any]:
     """WooCommerce's documented order sample with an id, a modification date and a status."""
     order = fixture("woocommerce/docs-v3-retrieve-order-guest-processing-usd.json")
     order["id"] = order_id
