@@ -1,10 +1,13 @@
-"""Real pushes for the operator-facing tests: records accepted as the web does, pushed by an RQ
-worker through `bridge.delivery`, Kanal answering from a script (httpx.MockTransport)."""
+"""Real pushes for tests: records accepted as the web does, pushed by an RQ worker through
+`bridge.delivery`, Kanal answering from a script (httpx.MockTransport)."""
 
 from __future__ import annotations
 
 import asyncio
+import json
+from collections.abc import Sequence
 from decimal import Decimal
+from typing import Any
 
 import httpx
 import redis
@@ -18,7 +21,7 @@ from bridge.config import BridgeConfig, parse_config
 from bridge.kanal import KanalClient
 from bridge.limiter import Limiter
 from bridge.records import RecordStore, WorkerRecords
-from mappers import Upsert
+from mappers import Action, Upsert
 
 KANAL_KEY = "k0k1k2k3k4k5k6k7k8k9kakb"
 CONFIG = f"""
@@ -45,6 +48,17 @@ class ScriptedKanal:
         self.requests.append(request)
         return self.answers.pop(0) if self.answers else httpx.Response(200, json={})
 
+    def calls(self) -> list[tuple[str, str, Any]]:
+        """(method, path, parsed body) of every request, money as Decimal."""
+        return [
+            (
+                r.method,
+                r.url.path,
+                json.loads(r.content, parse_float=Decimal) if r.content else None,
+            )
+            for r in self.requests
+        ]
+
 
 def config() -> BridgeConfig:
     return parse_config(CONFIG, {})
@@ -65,25 +79,34 @@ def install(client: redis.Redis) -> ScriptedKanal:
     return kanal
 
 
-def order(external_id: str, version: int = 1, phone: str = "+33612345678") -> Upsert:
+def order(
+    version: int = 1,
+    status: str = "paid",
+    total: str = "10.00",
+    *,
+    external_id: str = "1001",
+    phone: str = "+33612345678",
+) -> Upsert:
+    """An order upsert as a mapper would return it."""
     body = {
         "external_id": external_id,
         "placed_at": "2026-01-01T00:00:00Z",
-        "total_price": Decimal("10.00"),
+        "total_price": Decimal(total),
         "currency": "EUR",
-        "financial_status": "paid",
+        "financial_status": status,
         "customer": {"phone": phone},
+        "tags": ["vip"],
     }
     return Upsert("orders", external_id, version, body)
 
 
-def accept(redis_url: str, *actions: Upsert) -> str:
-    """Store actions as the web process does."""
+def accept(redis_url: str, actions: Sequence[Action], delivery_id: str | None = None) -> str:
+    """Store actions as the web process does; the answer's outcome."""
 
     async def run() -> str:
         client = redis.asyncio.Redis.from_url(redis_url)
         try:
-            return await RecordStore(client, settle_seconds=0).accept("shop", list(actions), None)
+            return await RecordStore(client).accept("shop", actions, delivery_id)
         finally:
             await client.aclose()
 
@@ -111,7 +134,7 @@ def failed_push(redis_url: str, client: redis.Redis, external_id: str = "1001") 
     before = set(registry.get_job_ids())
     kanal = install(client)
     kanal.answers.append(httpx.Response(422, json=INVALID))
-    accept(redis_url, order(external_id))
+    accept(redis_url, [order(external_id=external_id)])
     drain(client)
     [job_id] = set(registry.get_job_ids()) - before
     return str(job_id)

@@ -2,128 +2,31 @@
 
 from __future__ import annotations
 
-import asyncio
-import json
-from collections.abc import Callable, Iterator
 from decimal import Decimal
-from typing import Any
 
 import httpx
 import pytest
 import redis
 import redis.asyncio
 from rq.registry import FailedJobRegistry
-from rq.serializers import JSONSerializer
-from rq.worker import SimpleWorker
 
 from bridge import delivery, jobs
-from bridge.config import parse_config
 from bridge.kanal import KanalClient
 from bridge.limiter import Limiter
-from bridge.records import RecordStore, WorkerRecords, record_key
-from mappers import Action, Delete, Patch, Upsert
-
-CONFIG = """
-[kanal]
-api_url = "http://kanal.test"
-requests_per_minute = 60000
-[stores.shop]
-platform = "shopify"
-kanal_store_id = 7
-kanal_api_key = "k0k1k2k3k4k5k6k7k8k9kakb"
-webhook_secrets = ["s"]
-"""
-
-Handler = Callable[[httpx.Request], httpx.Response]
-
-
-class Kanal:
-    """Answers from a script of responses (default 200) and records every request."""
-
-    def __init__(self) -> None:
-        self.requests: list[httpx.Request] = []
-        self.answers: list[httpx.Response] = []
-
-    def __call__(self, request: httpx.Request) -> httpx.Response:
-        self.requests.append(request)
-        if self.answers:
-            return self.answers.pop(0)
-        return httpx.Response(200, json={})
-
-    def calls(self) -> list[tuple[str, str, Any]]:
-        return [
-            (
-                r.method,
-                r.url.path,
-                json.loads(r.content, parse_float=Decimal) if r.content else None,
-            )
-            for r in self.requests
-        ]
+from bridge.records import record_key
+from mappers import Delete, Patch, Upsert
+from tests.pushes import ScriptedKanal, accept, drain, install, order
 
 
 @pytest.fixture
-def kanal(redis_client: redis.Redis) -> Iterator[Kanal]:
-    fake = Kanal()
-    client = KanalClient("http://kanal.test", transport=httpx.MockTransport(fake))
-    delivery.install(
-        delivery.Runtime(
-            config=parse_config(CONFIG, {}),
-            redis=redis_client,
-            kanal=client,
-            records=WorkerRecords(redis_client),
-            limiter=Limiter(redis_client),
-        )
-    )
-    yield fake
-    client.close()
-
-
-def accept(redis_url: str, *actions: Action) -> str:
-    async def run() -> str:
-        client = redis.asyncio.Redis.from_url(redis_url)
-        try:
-            return await RecordStore(client).accept("shop", list(actions), None)
-        finally:
-            await client.aclose()
-
-    return asyncio.run(run())
-
-
-def drain(client: redis.Redis, rounds: int = 20) -> None:
-    """Run every job, scheduled ones included whatever their time, until none is left."""
-    queue = jobs.queue(client)
-    for _ in range(rounds):
-        due = [job_id.decode() for job_id in client.zrange(jobs.SCHEDULED_KEY, 0, -1)]
-        if not due and not queue.count:
-            return
-        for job_id in due:
-            client.zrem(jobs.SCHEDULED_KEY, job_id)
-            queue.enqueue_job(queue.fetch_job(job_id))
-        SimpleWorker([queue], connection=client, serializer=JSONSerializer).work(
-            burst=True, logging_level="WARNING"
-        )
-
-
-def order(version: int, status: str = "paid", total: str = "10.00") -> Upsert:
-    return Upsert(
-        "orders",
-        "1001",
-        version,
-        {
-            "external_id": "1001",
-            "placed_at": "2026-01-01T00:00:00Z",
-            "total_price": Decimal(total),
-            "financial_status": status,
-            "customer": {"phone": "+33612345678"},
-            "tags": ["vip"],
-        },
-    )
+def kanal(redis_client: redis.Redis) -> ScriptedKanal:
+    return install(redis_client)
 
 
 def test_a_new_order_is_posted_whole_and_then_forgotten(
-    redis_url: str, redis_client: redis.Redis, kanal: Kanal
+    redis_url: str, redis_client: redis.Redis, kanal: ScriptedKanal
 ) -> None:
-    accept(redis_url, order(1))
+    accept(redis_url, [order(1)])
     drain(redis_client)
 
     [(method, path, body)] = kanal.calls()
@@ -137,11 +40,11 @@ def test_a_new_order_is_posted_whole_and_then_forgotten(
 
 
 def test_a_status_only_change_after_delivery_is_a_patch(
-    redis_url: str, redis_client: redis.Redis, kanal: Kanal
+    redis_url: str, redis_client: redis.Redis, kanal: ScriptedKanal
 ) -> None:
-    accept(redis_url, order(1, "pending"))
+    accept(redis_url, [order(1, "pending")])
     drain(redis_client)
-    accept(redis_url, order(2, "paid"))
+    accept(redis_url, [order(2, "paid")])
     drain(redis_client)
 
     assert [c[:2] for c in kanal.calls()] == [
@@ -152,42 +55,42 @@ def test_a_status_only_change_after_delivery_is_a_patch(
 
 
 def test_a_change_beyond_patch_fields_is_a_post(
-    redis_url: str, redis_client: redis.Redis, kanal: Kanal
+    redis_url: str, redis_client: redis.Redis, kanal: ScriptedKanal
 ) -> None:
-    accept(redis_url, order(1))
+    accept(redis_url, [order(1)])
     drain(redis_client)
-    accept(redis_url, order(2, total="12.50"))
+    accept(redis_url, [order(2, total="12.50")])
     drain(redis_client)
     assert [c[0] for c in kanal.calls()] == ["POST", "POST"]
 
 
 def test_a_patch_answered_404_becomes_a_post(
-    redis_url: str, redis_client: redis.Redis, kanal: Kanal
+    redis_url: str, redis_client: redis.Redis, kanal: ScriptedKanal
 ) -> None:
-    accept(redis_url, order(1, "pending"))
+    accept(redis_url, [order(1, "pending")])
     drain(redis_client)
     kanal.answers.append(httpx.Response(404, json={"error": "Store not found or paused"}))
-    accept(redis_url, order(2, "paid"))
+    accept(redis_url, [order(2, "paid")])
     drain(redis_client)
     assert [c[0] for c in kanal.calls()] == ["POST", "PATCH", "POST"]
     assert kanal.calls()[2][2]["financial_status"] == "paid"
 
 
 def test_an_unchanged_state_is_not_sent_again(
-    redis_url: str, redis_client: redis.Redis, kanal: Kanal
+    redis_url: str, redis_client: redis.Redis, kanal: ScriptedKanal
 ) -> None:
-    accept(redis_url, order(1))
+    accept(redis_url, [order(1)])
     drain(redis_client)
-    assert accept(redis_url, order(2)) == "duplicate"
+    assert accept(redis_url, [order(2)]) == "duplicate"
     drain(redis_client)
     assert len(kanal.requests) == 1
 
 
 def test_a_server_error_is_retried_until_it_succeeds(
-    redis_url: str, redis_client: redis.Redis, kanal: Kanal
+    redis_url: str, redis_client: redis.Redis, kanal: ScriptedKanal
 ) -> None:
     kanal.answers += [httpx.Response(500), httpx.Response(503)]
-    accept(redis_url, order(1))
+    accept(redis_url, [order(1)])
     drain(redis_client)
     assert len(kanal.requests) == 3
     assert redis_client.hget(record_key("shop", "orders", "1001"), "status") == b"delivered"
@@ -195,12 +98,12 @@ def test_a_server_error_is_retried_until_it_succeeds(
 
 
 def test_a_validation_error_is_not_retried_and_lands_in_failed(
-    redis_url: str, redis_client: redis.Redis, kanal: Kanal
+    redis_url: str, redis_client: redis.Redis, kanal: ScriptedKanal
 ) -> None:
     kanal.answers.append(
         httpx.Response(422, json={"message": "bad", "errors": {"customer.phone": ["invalid"]}})
     )
-    accept(redis_url, order(1))
+    accept(redis_url, [order(1)])
     drain(redis_client)
 
     assert len(kanal.requests) == 1
@@ -218,10 +121,10 @@ def test_a_validation_error_is_not_retried_and_lands_in_failed(
 
 
 def test_a_429_pauses_the_store_for_retry_after(
-    redis_url: str, redis_client: redis.Redis, kanal: Kanal
+    redis_url: str, redis_client: redis.Redis, kanal: ScriptedKanal
 ) -> None:
     kanal.answers.append(httpx.Response(429, headers={"Retry-After": "30"}, json={}))
-    accept(redis_url, order(1))
+    accept(redis_url, [order(1)])
     drain(redis_client, rounds=1)
     import time
 
@@ -232,14 +135,14 @@ def test_a_429_pauses_the_store_for_retry_after(
 
 
 def test_a_newer_state_arriving_during_the_push_is_sent_next(
-    redis_url: str, redis_client: redis.Redis, kanal: Kanal
+    redis_url: str, redis_client: redis.Redis, kanal: ScriptedKanal
 ) -> None:
     def answer_after_newer_state(request: httpx.Request) -> httpx.Response:
         if len(kanal.requests) == 1:
-            accept(redis_url, order(2, "refunded"))
+            accept(redis_url, [order(2, "refunded")])
         return httpx.Response(200, json={})
 
-    accept(redis_url, order(1))
+    accept(redis_url, [order(1)])
     kanal.answers = []
     original = kanal.__call__
 
@@ -254,11 +157,11 @@ def test_a_newer_state_arriving_during_the_push_is_sent_next(
 
 
 def test_a_delete_is_sent_as_delete(
-    redis_url: str, redis_client: redis.Redis, kanal: Kanal
+    redis_url: str, redis_client: redis.Redis, kanal: ScriptedKanal
 ) -> None:
-    accept(redis_url, Upsert("customers", "9", 1, {"phone": "+33612345678", "external_id": "9"}))
+    accept(redis_url, [Upsert("customers", "9", 1, {"phone": "+33612345678", "external_id": "9"})])
     drain(redis_client)
-    accept(redis_url, Delete("customers", "9"))
+    accept(redis_url, [Delete("customers", "9")])
     drain(redis_client)
     assert [c[:2] for c in kanal.calls()] == [
         ("POST", "/api/v1/stores/7/customers"),
@@ -267,11 +170,11 @@ def test_a_delete_is_sent_as_delete(
 
 
 def test_an_overlay_on_a_delivered_order_is_patched(
-    redis_url: str, redis_client: redis.Redis, kanal: Kanal
+    redis_url: str, redis_client: redis.Redis, kanal: ScriptedKanal
 ) -> None:
-    accept(redis_url, order(1))
+    accept(redis_url, [order(1)])
     drain(redis_client)
-    accept(redis_url, Patch("orders", "1001", 0, {"fulfillment_status": "cancelled"}))
+    accept(redis_url, [Patch("orders", "1001", 0, {"fulfillment_status": "cancelled"})])
     drain(redis_client)
     assert kanal.calls()[1] == (
         "PATCH",
@@ -279,7 +182,7 @@ def test_an_overlay_on_a_delivered_order_is_patched(
         {"fulfillment_status": "cancelled"},
     )
     # The same full state again must be sent: Kanal now holds the overlay, not that state.
-    accept(redis_url, order(5))
+    accept(redis_url, [order(5)])
     drain(redis_client)
     assert kanal.calls()[2][0] == "PATCH"
     assert kanal.calls()[2][2]["financial_status"] == "paid"
@@ -315,11 +218,11 @@ RECOVERED = Patch("checkouts", "tok", 0, {"status": "recovered"})
 
 
 def test_a_checkout_is_held_until_its_not_before(
-    redis_url: str, redis_client: redis.Redis, kanal: Kanal
+    redis_url: str, redis_client: redis.Redis, kanal: ScriptedKanal
 ) -> None:
     import time
 
-    accept(redis_url, checkout(1, not_before=time.time() + 3600))
+    accept(redis_url, [checkout(1, not_before=time.time() + 3600)])
     drain(redis_client, rounds=3)
     assert kanal.calls() == []
     [job_id] = [j.decode() for j in redis_client.zrange(jobs.SCHEDULED_KEY, 0, -1)]
@@ -327,14 +230,14 @@ def test_a_checkout_is_held_until_its_not_before(
 
 
 def test_an_abandoned_checkout_is_posted_then_patched_recovered(
-    redis_url: str, redis_client: redis.Redis, kanal: Kanal
+    redis_url: str, redis_client: redis.Redis, kanal: ScriptedKanal
 ) -> None:
-    accept(redis_url, checkout(1))
+    accept(redis_url, [checkout(1)])
     drain(redis_client)
-    accept(redis_url, RECOVERED)
+    accept(redis_url, [RECOVERED])
     drain(redis_client)
     # A late update of the checkout must not send it again.
-    assert accept(redis_url, checkout(2, total="12.00")) == "finished"
+    assert accept(redis_url, [checkout(2, total="12.00")]) == "finished"
     drain(redis_client)
     assert [c[:2] for c in kanal.calls()] == [
         ("POST", "/api/v1/stores/7/checkouts"),
@@ -345,21 +248,21 @@ def test_an_abandoned_checkout_is_posted_then_patched_recovered(
 
 @pytest.mark.parametrize("order_first", [True, False])
 def test_a_checkout_completed_before_its_delay_never_reaches_kanal(
-    redis_url: str, redis_client: redis.Redis, kanal: Kanal, order_first: bool
+    redis_url: str, redis_client: redis.Redis, kanal: ScriptedKanal, order_first: bool
 ) -> None:
     import time
 
     later = time.time() + 3600
     if order_first:
-        accept(redis_url, RECOVERED)
-        accept(redis_url, checkout(1, not_before=later))
+        accept(redis_url, [RECOVERED])
+        accept(redis_url, [checkout(1, not_before=later)])
     else:
-        accept(redis_url, checkout(1, not_before=later))
-        accept(redis_url, RECOVERED)
-        accept(redis_url, checkout(2, not_before=later))
+        accept(redis_url, [checkout(1, not_before=later)])
+        accept(redis_url, [RECOVERED])
+        accept(redis_url, [checkout(2, not_before=later)])
     redis_client.hset(record_key("shop", "checkouts", "tok"), "nb", 0)  # the delay is over
     drain(redis_client)
-    assert accept(redis_url, checkout(3)) == "finished"
+    assert accept(redis_url, [checkout(3)]) == "finished"
     drain(redis_client)
     assert kanal.calls() == []
     record = redis_client.hgetall(record_key("shop", "checkouts", "tok"))
@@ -378,30 +281,30 @@ def shipment(version: int, status: str = "in_transit") -> Upsert:
 
 
 def test_a_carrier_event_reposts_the_whole_shipment(
-    redis_url: str, redis_client: redis.Redis, kanal: Kanal
+    redis_url: str, redis_client: redis.Redis, kanal: ScriptedKanal
 ) -> None:
-    accept(redis_url, shipment(1))
+    accept(redis_url, [shipment(1)])
     drain(redis_client)
-    assert accept(redis_url, Patch("shipments", "55", 2, {"status": "delivered"})) == "accepted"
+    assert accept(redis_url, [Patch("shipments", "55", 2, {"status": "delivered"})]) == "accepted"
     drain(redis_client)
     assert [c[:2] for c in kanal.calls()] == [("POST", "/api/v1/stores/7/shipments")] * 2
     assert kanal.calls()[1][2] == {**kanal.calls()[0][2], "status": "delivered"}
     # An older event arriving late changes nothing.
-    assert accept(redis_url, Patch("shipments", "55", 1, {"status": "in_transit"})) == "stale"
+    assert accept(redis_url, [Patch("shipments", "55", 1, {"status": "in_transit"})]) == "stale"
 
 
 def test_purchasing_figures_ride_along_every_customer_post(
-    redis_url: str, redis_client: redis.Redis, kanal: Kanal
+    redis_url: str, redis_client: redis.Redis, kanal: ScriptedKanal
 ) -> None:
     figures = {"orders_count": 3, "lifetime_value": 120}
-    accept(redis_url, Patch("customers", "9", 10, figures))
+    accept(redis_url, [Patch("customers", "9", 10, figures)])
     drain(redis_client)
     assert kanal.calls() == []
-    accept(redis_url, Upsert("customers", "9", 1, {"phone": "+33612345678", "external_id": "9"}))
+    accept(redis_url, [Upsert("customers", "9", 1, {"phone": "+33612345678", "external_id": "9"})])
     drain(redis_client)
-    accept(redis_url, Upsert("customers", "9", 2, {"phone": "+33612345679", "external_id": "9"}))
+    accept(redis_url, [Upsert("customers", "9", 2, {"phone": "+33612345679", "external_id": "9"})])
     drain(redis_client)
-    accept(redis_url, Patch("customers", "9", 11, {"orders_count": 4, "lifetime_value": 150}))
+    accept(redis_url, [Patch("customers", "9", 11, {"orders_count": 4, "lifetime_value": 150})])
     drain(redis_client)
     bodies = [body for _, _, body in kanal.calls()]
     assert [b["orders_count"] for b in bodies] == [3, 3, 4]

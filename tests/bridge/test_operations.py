@@ -92,7 +92,7 @@ def test_status_shows_queues_records_failures_and_budgets(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     failed_push(redis_url, redis_client, "1001")
-    accept(redis_url, order("2001"), order("2002"))
+    accept(redis_url, [order(external_id="2001"), order(external_id="2002")])
     Limiter(redis_client).pause(7, 120, time.time())
     capsys.readouterr()
     assert operations.status(settings) == 0

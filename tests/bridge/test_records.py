@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Sequence
 from typing import Any
 
 import pytest
@@ -15,36 +13,9 @@ from rq.serializers import JSONSerializer
 
 from bridge import jobs
 from bridge.errors import StorageUnavailable
-from bridge.records import PENDING_KEY, RecordStore, record_key
-from mappers import Action, Delete, Ignored, Patch, Upsert
-
-
-def order(version: int, status: str = "paid", total: str = "10.00") -> Upsert:
-    from decimal import Decimal
-
-    return Upsert(
-        "orders",
-        "1001",
-        version,
-        {
-            "external_id": "1001",
-            "placed_at": "2026-01-01T00:00:00Z",
-            "total_price": Decimal(total),
-            "financial_status": status,
-            "customer": {"phone": "+33612345678"},
-        },
-    )
-
-
-def accept(url: str, actions: Sequence[Action], delivery_id: str | None = None) -> str:
-    async def run() -> str:
-        client = redis.asyncio.Redis.from_url(url)
-        try:
-            return await RecordStore(client).accept("shop", actions, delivery_id)
-        finally:
-            await client.aclose()
-
-    return asyncio.run(run())
+from bridge.records import PENDING_KEY, record_key
+from mappers import Delete, Ignored, Patch, Upsert
+from tests.pushes import accept, order
 
 
 def scheduled_jobs(client: redis.Redis) -> list[str]:

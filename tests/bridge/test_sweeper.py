@@ -2,40 +2,21 @@
 
 from __future__ import annotations
 
-import asyncio
 import time
-from decimal import Decimal
 
 import redis
 import redis.asyncio
 
 from bridge import jobs
-from bridge.records import PENDING_KEY, RecordStore, record_key
+from bridge.records import PENDING_KEY, record_key
 from bridge.sweeper import sweep
-from mappers import Upsert
+from tests import pushes
 
 KEY = record_key("shop", "orders", "1")
 
 
 def accept(redis_url: str) -> None:
-    upsert = Upsert(
-        "orders",
-        "1",
-        1,
-        {
-            "external_id": "1",
-            "placed_at": "2026-01-01T00:00:00Z",
-            "total_price": Decimal("1"),
-            "customer": {"phone": "+33612345678"},
-        },
-    )
-
-    async def run() -> None:
-        client = redis.asyncio.Redis.from_url(redis_url)
-        await RecordStore(client).accept("shop", [upsert], None)
-        await client.aclose()
-
-    asyncio.run(run())
+    pushes.accept(redis_url, [pushes.order(external_id="1")])
 
 
 def owner(client: redis.Redis) -> str:
