@@ -1,0 +1,156 @@
+"""Configuration: expansion, validation, and an error that names the key for every bad input."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from bridge.config import Settings, load_config, parse_config
+from bridge.errors import ConfigError
+
+ENV = {"KEY": "k" * 24, "SECRET": "s3cret", "OLD": "old-s3cret"}
+GOOD = """
+[kanal]
+api_url = "https://api.getkanal.com"
+requests_per_minute = 60
+
+[stores.main-shop]
+platform = "shopify"
+kanal_store_id = 123
+kanal_api_key = "${KEY}"
+webhook_secrets = ["${SECRET}", "${OLD}"]
+default_country = "fr"
+shop_domain = "Main-Shop.myshopify.com"
+
+[stores.eu-shop]
+platform = "woocommerce"
+kanal_store_id = 123
+kanal_api_key = "${KEY}"
+webhook_secrets = ["${SECRET}"]
+requests_per_minute = 30
+abandoned_after_minutes = 0.5
+"""
+
+
+def error_for(text: str, env: dict[str, str] | None = None) -> str:
+    with pytest.raises(ConfigError) as caught:
+        parse_config(text, ENV if env is None else env)
+    return str(caught.value)
+
+
+def test_variables_are_expanded_and_values_normalised() -> None:
+    config = parse_config(GOOD, ENV)
+    store = config.stores["main-shop"]
+    assert store.kanal_api_key.get_secret_value() == "k" * 24
+    assert [s.get_secret_value() for s in store.webhook_secrets] == ["s3cret", "old-s3cret"]
+    assert store.default_country == "FR"
+    assert store.shop_domain == "main-shop.myshopify.com"
+    assert config.stores["eu-shop"].abandoned_after_minutes == 0.5
+
+
+def test_secrets_never_show_in_the_config_repr() -> None:
+    text = repr(parse_config(GOOD, ENV))
+    assert "s3cret" not in text
+    assert "k" * 24 not in text
+
+
+def test_a_kanal_store_shared_by_two_shops_gets_the_lowest_rate() -> None:
+    assert parse_config(GOOD, ENV).rate_for(123) == 30
+    assert parse_config(GOOD, ENV).rate_for(999) == 60
+
+
+def test_the_environment_overrides_the_kanal_url() -> None:
+    config = parse_config(GOOD, ENV, kanal_api_url="http://127.0.0.1:8099")
+    assert config.kanal.api_url == "http://127.0.0.1:8099"
+
+
+def test_the_context_carries_the_store_options_to_the_mappers() -> None:
+    context = parse_config(GOOD, ENV).stores["main-shop"].context()
+    assert context.default_country == "FR"
+    assert context.abandoned_after_minutes == 15
+
+
+@pytest.mark.parametrize(
+    ("change", "named"),
+    [
+        (('platform = "shopify"', 'platfrom = "shopify"'), "stores.main-shop.platfrom"),
+        (("[kanal]", "[kanal]\nretries = 3"), "kanal.retries"),
+        (("[kanal]", "surprise = 1\n[kanal]"), "surprise"),
+        (("${OLD}", "${NOT_SET}"), "NOT_SET"),
+        (('default_country = "fr"', 'default_country = "XX"'), "default_country"),
+        (('["${SECRET}", "${OLD}"]', "[]"), "webhook_secrets"),
+        (('["${SECRET}", "${OLD}"]', '[""]'), "webhook_secrets"),
+        (
+            (
+                'kanal_api_key = "${KEY}"\nwebhook_secrets = ["${SECRET}", "${OLD}"]',
+                'kanal_api_key = " "\nwebhook_secrets = ["${SECRET}", "${OLD}"]',
+            ),
+            "kanal_api_key",
+        ),
+        (('platform = "shopify"', 'platform = "magento"'), "platform"),
+        (
+            (
+                'kanal_store_id = 123\nkanal_api_key = "${KEY}"\nwebhook_secrets = ["${SECRET}", ',
+                'kanal_api_key = "${KEY}"\nwebhook_secrets = ["${SECRET}", ',
+            ),
+            "kanal_store_id",
+        ),
+        (("[stores.main-shop]", "[stores.Main_Shop]"), "Main_Shop"),
+        (("requests_per_minute = 30", "requests_per_minute = 0"), "requests_per_minute"),
+        (("requests_per_minute = 60", 'requests_per_minute = "lots"'), "requests_per_minute"),
+        (
+            ("abandoned_after_minutes = 0.5", "abandoned_after_minutes = -1"),
+            "abandoned_after_minutes",
+        ),
+    ],
+)
+def test_every_bad_value_is_refused_naming_its_key(change: tuple[str, str], named: str) -> None:
+    old, new = change
+    assert old in GOOD
+    assert named in error_for(GOOD.replace(old, new))
+
+
+def test_no_store_at_all_is_refused() -> None:
+    assert "stores" in error_for('[kanal]\napi_url = "http://x"\n')
+
+
+def test_invalid_toml_is_refused_with_its_source() -> None:
+    message = error_for("[stores.main-shop\n")
+    assert message.startswith("config: not valid TOML")
+
+
+def test_inline_toml_takes_precedence_over_the_file(tmp_path: Path) -> None:
+    settings = Settings.from_env(
+        {"BRIDGE_CONFIG": str(tmp_path / "absent.toml"), "BRIDGE_CONFIG_TOML": GOOD}
+    )
+    assert load_config(settings, ENV).stores["main-shop"].kanal_store_id == 123
+
+
+def test_a_missing_config_file_is_named(tmp_path: Path) -> None:
+    settings = Settings.from_env({"BRIDGE_CONFIG": str(tmp_path / "absent.toml")})
+    with pytest.raises(ConfigError, match="BRIDGE_CONFIG"):
+        load_config(settings, ENV)
+
+
+def test_the_file_is_read_from_bridge_config(tmp_path: Path) -> None:
+    path = tmp_path / "bridge.toml"
+    path.write_text(GOOD)
+    settings = Settings.from_env({"BRIDGE_CONFIG": str(path), "KANAL_API_URL": "http://k"})
+    assert load_config(settings, ENV).kanal.api_url == "http://k"
+
+
+def test_settings_have_the_documented_defaults() -> None:
+    settings = Settings.from_env({})
+    assert settings.redis_url == "redis://localhost:6379/0"
+    assert settings.config_path == "bridge.toml"
+    assert (settings.port, settings.web_concurrency) == (8000, 1)
+    assert settings.dashboard_user == "admin"
+    assert settings.dashboard_password is None
+    assert (settings.log_level, settings.log_format) == ("INFO", "json")
+
+
+@pytest.mark.parametrize("name", ["PORT", "WEB_CONCURRENCY"])
+def test_a_number_that_is_not_one_is_named(name: str) -> None:
+    with pytest.raises(ConfigError, match=name):
+        Settings.from_env({name: "eighty"})
