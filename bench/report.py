@@ -247,13 +247,14 @@ def plots() -> list[Path]:
         fig, (left, right) = plt.subplots(1, 2, figsize=(9, 3.4))
         for target, rows in ingest["runs"].items():
             levels = [r["connections"] for r in rows]
-            left.plot(levels, [r["rps"] for r in rows], marker="o", label=LABELS[target])
+            accepted = [r["rps"] * r["accepted"] / r["requests"] for r in rows]
+            left.plot(levels, accepted, marker="o", label=LABELS[target])
             right.plot(levels, [r["p99_ms"] for r in rows], marker="o", label=LABELS[target])
         for ax in (left, right):
             ax.set_xscale("log", base=2)
             ax.set_xlabel("concurrent connections")
             ax.grid(alpha=0.3)
-        left.set_ylabel("webhooks / s")
+        left.set_ylabel("accepted webhooks / s")
         right.set_ylabel("p99 latency (ms)")
         right.set_yscale("log")
         left.legend(fontsize=7)

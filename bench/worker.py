@@ -137,6 +137,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                 spy = None
                 if profiled is None and not args.no_profile and latency == 0 and workers == 1:
                     profiled = directory / "worker-profile.txt"
+                    time.sleep(1.5)  # past the imports
                     spy = profile.record(pids[0], 5, profiled)
                 measured, cpu_per_push, commands = rate(emulator, client, total, pids, 600)
                 if spy is not None:
