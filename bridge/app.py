@@ -89,7 +89,8 @@ def create_app(
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         client = redis if redis is not None else async_redis(settings.redis_url)
         probes.redis = client
-        webhooks.records = RecordStore(client)
+        settle = config.delivery.settle_seconds if config else defaults.SETTLE_SECONDS
+        webhooks.records = RecordStore(client, settle)
         app.state.redis = client
         flusher = asyncio.create_task(metrics.flush_forever(client))
         try:

@@ -13,6 +13,9 @@ SOCKET_TIMEOUT = 5.0
 # Idle pooled connections are PINGed before reuse after this long (managed Redis servers and
 # proxies drop idle connections silently).
 HEALTH_CHECK_INTERVAL = 30
+# Connections one web process opens at most; a request beyond them waits for a free one (up
+# to SOCKET_TIMEOUT) instead of failing, as redis-py's default pool would past its limit.
+MAX_CONNECTIONS = 64
 
 
 def _options(url: str) -> dict[str, Any]:
@@ -31,7 +34,10 @@ def _options(url: str) -> dict[str, Any]:
 
 def async_redis(url: str) -> redis.asyncio.Redis:
     """An asyncio client for `url` (redis:// or rediss://); bytes in, bytes out."""
-    return redis.asyncio.Redis.from_url(url, **_options(url))
+    pool = redis.asyncio.BlockingConnectionPool.from_url(
+        url, max_connections=MAX_CONNECTIONS, timeout=SOCKET_TIMEOUT, **_options(url)
+    )
+    return redis.asyncio.Redis.from_pool(pool)
 
 
 def sync_redis(url: str) -> redis.Redis:

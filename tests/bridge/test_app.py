@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -13,7 +14,7 @@ import redis
 import redis.asyncio
 from starlette.applications import Starlette
 
-from bridge import defaults
+from bridge import defaults, jobs
 from bridge.app import create_app, create_app_from_env
 from bridge.config import BridgeConfig, Settings, parse_config
 from bridge.records import record_key
@@ -255,3 +256,17 @@ async def test_redis_down_is_503_never_200(closed_url: str, config: BridgeConfig
         )
     assert response.status_code == 503
     assert response.json() == {"error": "storage unavailable, retry later"}
+
+
+async def test_the_configured_settle_delay_schedules_the_first_push(
+    redis_url: str, redis_client: redis.Redis
+) -> None:
+    config = parse_config("[delivery]\nsettle_seconds = 40\n" + CONFIG, {})
+    async with serve(create_app(settings(redis_url), config)) as client:
+        before = time.time()
+        answer = await client.post(
+            "/webhooks/shopify/main-shop", content=ORDER, headers=signed(ORDER)
+        )
+    assert answer.json() == {"status": "accepted"}
+    [(_, due)] = redis_client.zrange(jobs.SCHEDULED_KEY, 0, -1, withscores=True)
+    assert before + 40 <= due <= time.time() + 40

@@ -8,7 +8,7 @@ import redis
 import redis.asyncio
 from redis.asyncio.connection import SSLConnection as AsyncSSLConnection
 
-from bridge.connection import SOCKET_TIMEOUT, async_redis, sync_redis
+from bridge.connection import MAX_CONNECTIONS, SOCKET_TIMEOUT, async_redis, sync_redis
 
 HEROKU_URL = "rediss://:p4ss@ec2-1-2-3-4.compute-1.amazonaws.com:12345/0"
 
@@ -38,3 +38,11 @@ def test_a_redis_url_has_no_tls() -> None:
     assert client.connection_pool.connection_class is redis.Connection
     assert "ssl_cert_reqs" not in client.connection_pool.connection_kwargs
     client.close()
+
+
+def test_the_web_waits_for_a_free_connection_rather_than_failing() -> None:
+    client = async_redis("redis://localhost:6379/0")
+    pool = client.connection_pool
+    assert isinstance(pool, redis.asyncio.BlockingConnectionPool)
+    assert pool.max_connections == MAX_CONNECTIONS
+    assert pool.timeout == SOCKET_TIMEOUT
