@@ -112,7 +112,10 @@ def _web(args: argparse.Namespace) -> int:
         http="httptools" if has("httptools") else "h11",
         loop="uvloop" if has("uvloop") else "asyncio",
         timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
-        log_config=log_config,  # every web process logs as JSON, masked, access lines too
+        log_config=log_config,  # every web process logs as JSON, masked
+        # No access line: each webhook gets one richer line of its own (bridge.webhooks), and
+        # Heroku's router logs every request anyway.
+        access_log=False,
         log_level=settings.log_level.lower(),
     )
     return 0

@@ -15,6 +15,7 @@ a valid number: vanity numbers are real, dialable numbers.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable
 
@@ -47,6 +48,9 @@ def _text(raw: object) -> str | None:
     return text
 
 
+# One order's webhooks (create, paid, updated…) carry the same numbers within seconds, and
+# parsing is the mapper's most expensive step.
+@functools.lru_cache(maxsize=4096)
 def _parse(text: str, region: str | None) -> str | None:
     try:
         number = phonenumbers.parse(text, region)
