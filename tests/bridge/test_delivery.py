@@ -309,3 +309,14 @@ def test_purchasing_figures_ride_along_every_customer_post(
     bodies = [body for _, _, body in kanal.calls()]
     assert [b["orders_count"] for b in bodies] == [3, 3, 4]
     assert bodies[2]["phone"] == "+33612345679"
+
+
+def test_a_delivered_order_keeps_only_a_compact_record(
+    redis_url: str, redis_client: redis.Redis, kanal: ScriptedKanal
+) -> None:
+    accept(redis_url, [order(1)])
+    key = record_key("shop", "orders", "1001")
+    assert redis_client.object("encoding", key) == b"hashtable"  # the body is large
+    drain(redis_client)
+    assert redis_client.object("encoding", key) in (b"listpack", b"ziplist")
+    assert redis_client.hget(key, "dv") == b"1"
