@@ -55,8 +55,13 @@ lint: $(VENV)/.installed-dev
 test: lint
 	$(BIN)/python -m bridge.localredis test -- $(BIN)/pytest $(PYTEST_ARGS)
 
-# Benchmarks (bench/RESULTS.md); needs wrk (apt-get install wrk), and py-spy/matplotlib for
-# the profiles and plots. A few minutes each; private Redis servers and free ports only.
+# Benchmarks (bench/RESULTS.md): the bench extra brings matplotlib and py-spy; the ingest
+# benchmark also needs wrk (apt-get install wrk). A few minutes each; private Redis servers
+# and free ports only.
+$(VENV)/.installed-bench: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --disable-pip-version-check --quiet -e '.[dev,bench]'
+	@touch $@
+
 .PHONY: bench
-bench: $(VENV)/.installed-dev
+bench: $(VENV)/.installed-bench
 	$(BIN)/python -m bench
