@@ -13,7 +13,7 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from harness import ROOT, Bridge, Emulator, shopify_order, wait_until
+from harness import ROOT, Bridge, Emulator, shopify_order, wait_until, woo_order
 
 pytestmark = pytest.mark.e2e
 
@@ -45,8 +45,9 @@ def order_from(token: str, order_id: int, version: int) -> dict[str, Any]:
     return order
 
 
-def held(emulator: Emulator, resource: str) -> dict[str, Any]:
-    return {key: r["body"] for key, r in emulator.records(7, resource).items() if not r["deleted"]}
+def held(emulator: Emulator, resource: str, store_id: int = 7) -> dict[str, Any]:
+    records = emulator.records(store_id, resource)
+    return {key: r["body"] for key, r in records.items() if not r["deleted"]}
 
 
 def calls(emulator: Emulator, resource: str, key: str | None = None) -> list[dict[str, Any]]:
@@ -228,3 +229,37 @@ def test_compliance_topics_answer_401_on_a_bad_signature(
         "shop/redact": {"status": "ignored", "reason": "shop_redact_logged"},
     }
     assert answer.json() == expected[topic]
+
+
+WOO_LOCAL = ROOT / "tests" / "fixtures" / "woocommerce"
+
+
+def test_woocommerce_customers_are_upserted_then_erased(bridge: Bridge, emulator: Emulator) -> None:
+    customer = json.loads((WOO_LOCAL / "docs-v3-retrieve-customer.json").read_text())
+    customer["id"] = 6501
+    customer["billing"]["phone"] = "(415) 555-0132"
+    assert bridge.woocommerce(customer, "customer.created").json() == {"status": "accepted"}
+    body = wait_until(lambda: held(emulator, "customers", 8).get("6501"), 15)
+    assert (body["phone"], body["email"]) == ("+14155550132", "john.doe@example.com")
+
+    assert bridge.woocommerce({"id": 6501}, "customer.deleted").json() == {"status": "accepted"}
+    wait_until(lambda: emulator.records(8, "customers")["6501"]["deleted"], 15)
+
+
+def test_woocommerce_tracking_items_become_shipments_after_their_order(
+    bridge: Bridge, emulator: Emulator
+) -> None:
+    order = woo_order(6601, 1, status="completed")
+    tracking = json.loads((WOO_LOCAL / "shipment-tracking-items.built.json").read_text())
+    order["meta_data"] = [{"id": 1, "key": "_wc_shipment_tracking_items", "value": tracking}]
+    assert bridge.woocommerce(order, "order.updated").json() == {"status": "accepted"}
+
+    wait_until(lambda: len(held(emulator, "shipments", 8)) == 2, 15)
+    held_shipments = held(emulator, "shipments", 8)
+    assert {s["order_external_id"] for s in held_shipments.values()} == {"6601"}
+    assert {s["tracking_number"] for s in held_shipments.values()} == {
+        "9400111899223197428490",
+        "6A12345678901",
+    }
+    methods = [(r["method"], r["path"].rsplit("/", 1)[-1]) for r in emulator.requests(8)]
+    assert methods.index(("POST", "orders")) < methods.index(("POST", "shipments")), methods
