@@ -14,6 +14,12 @@ TEST_DB = 9
 
 
 @pytest.fixture
+def anyio_backend() -> str:
+    """Async tests (`pytest.mark.anyio`) run on asyncio, as uvicorn runs the app."""
+    return "asyncio"
+
+
+@pytest.fixture
 def redis_url() -> str:
     return redis_url_for(TEST_DB)
 

@@ -22,11 +22,6 @@ pytestmark = pytest.mark.anyio
 PASSWORD = "dashboard-test-password"
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
 @asynccontextmanager
 async def dashboard(
     redis_url: str, password: str | None = PASSWORD

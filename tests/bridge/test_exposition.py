@@ -30,11 +30,6 @@ ORDER = (
 SECRET = b"a-webhook-secret"
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
 @asynccontextmanager
 async def bridge(redis_url: str) -> AsyncIterator[httpx.AsyncClient]:
     app = create_app(Settings.from_env({"REDIS_URL": redis_url}), config())

@@ -16,11 +16,6 @@ LIMIT = 100
 pytestmark = pytest.mark.anyio
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
 async def echo_length(request: Request) -> JSONResponse:
     body = await request.body()
     return JSONResponse({"length": len(body), "request_id": request.state.request_id})

@@ -88,11 +88,6 @@ pytestmark = pytest.mark.anyio
 
 
 @pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
-@pytest.fixture
 def config() -> BridgeConfig:
     return parse_config(CONFIG, {})
 
