@@ -78,13 +78,9 @@ def plan(record: Record) -> Call | None:
         return Call("DELETE", path)
     overlay: dict[str, Any] = _loads(record.overlay) if record.overlay else {}
     patchable = PATCHABLE.get(record.resource, ())
-    if record.finished:
-        # A finished checkout is never POSTed (no reminder after the purchase): Kanal only
-        # hears its final status, and only when it holds it.
-        if overlay and record.delivered and patchable:
-            return Call("PATCH", path, encode(overlay))
-        return None
-    if record.body is None:
+    if record.finished or record.body is None:
+        # A finished checkout is never POSTed (no reminder after the purchase), and a record
+        # without a body can only be PATCHed: Kanal hears the overlay, when it holds the record.
         if overlay and record.delivered and patchable:
             return Call("PATCH", path, encode(overlay))
         return None
@@ -93,7 +89,7 @@ def plan(record: Record) -> Call | None:
         if record.delivered and record.full == record.delivered_full and not overlay:
             return None
         return Call("POST", record.resource, encode({**_loads(record.body), **overlay}))
-    if patchable and record.delivered and record.core == record.delivered_core:
+    if record.delivered and record.core == record.delivered_core:
         if record.full == record.delivered_full and not overlay:
             return None
         body = _loads(record.body)
