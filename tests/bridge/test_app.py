@@ -21,7 +21,7 @@ from bridge.records import record_key
 from bridge.signatures import ShopifyVerifier
 
 FIXTURES = Path(__file__).resolve().parents[2].parent / "shared" / "fixtures"
-SECRET = b"shpss_app_test_3c2b1a09f8e7"
+SECRET = b"test-app-secret-3c2b1a09f8e7"
 CONFIG = f"""
 [stores.main-shop]
 platform = "shopify"

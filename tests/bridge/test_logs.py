@@ -13,7 +13,7 @@ from bridge import logs
 from bridge.errors import ConfigError
 from bridge.logs import JsonFormatter, Masker, Masking
 
-SECRET = "shpss_0123456789abcdef"
+SECRET = "test-webhook-secret-0123456789abcdef"
 
 
 @pytest.fixture

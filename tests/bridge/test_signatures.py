@@ -18,11 +18,11 @@ SHOPIFY_BODY = (
     b'"name":"#1001","note":"Caf\\u00e9 \\u0026 cr\\u00e8me \\u003cb\\u003e",'
     b'"total_price":"199.00","updated_at":"2024-05-02T10:11:12-04:00"}'
 )
-SHOPIFY_SECRET = b"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"
-SHOPIFY_OLD_SECRET = b"shpss_old_0123456789abcdef"
-SHOPIFY_HMAC = "3v+IZM/lMVKTa7mC0yQG7pni/mvgGoABGUsE+7sjFnY="
-SHOPIFY_OLD_HMAC = "F1s6rAorunjAJcDjfd+dlEacHXdkPh6hCCzUOjJgCxM="
-SHOPIFY_HEX = "deff8864cfe53152936bb982d32406ee99e2fe6be01a8001194b04fbbb231676"
+SHOPIFY_SECRET = b"test-shopify-client-secret-5f1c9a0e2b7d4e8f"
+SHOPIFY_OLD_SECRET = b"test-shopify-old-secret-0123456789ab"
+SHOPIFY_HMAC = "fpJtOreWeNUnF2Q3SzZvb+XkLzzgGKuvSM3CBpnai+U="
+SHOPIFY_OLD_HMAC = "4hxD6trkzb1kvEp82peU5C4pajid04nQ22aVjmoxn14="
+SHOPIFY_HEX = "7e926d3ab79678d5271764374b366f6fe5e42f3ce018abaf48cdc20699da8be5"
 
 # Written by PHP's json_encode with default flags: `\/` and `\uXXXX` for non-ASCII.
 WC_BODY = (

@@ -19,8 +19,8 @@ from mappers import Action, Ignored, StoreContext, Upsert, map_webhook
 
 FIXTURES = Path(__file__).resolve().parents[2].parent / "shared" / "fixtures"
 
-SHOPIFY_SECRET = b"shpss_current_8f7e6d5c4b3a2910"
-SHOPIFY_OLD_SECRET = b"shpss_previous_0a1b2c3d4e5f"
+SHOPIFY_SECRET = b"test-current-secret-8f7e6d5c4b3a2910"
+SHOPIFY_OLD_SECRET = b"test-previous-secret-0a1b2c3d4e5f"
 WC_SECRET = b"wcsecret9Xk2Lm7Qp4Rt8Vz1"
 
 CONFIG = f"""
