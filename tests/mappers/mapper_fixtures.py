@@ -86,3 +86,20 @@ def as_json(actions: list[Action]) -> list[dict[str, Any]]:
             case Ignored():
                 out.append({"ignored": action.reason})
     return out
+
+
+def sole_upsert(actions: list[Action]) -> Upsert:
+    """The one action, an upsert whose body the emulator's validation accepts."""
+    from bridge.emulator.validation import validate
+
+    (action,) = actions
+    assert isinstance(action, Upsert), action
+    assert validate(action.resource, json.loads(encode(action.body), parse_float=Decimal)) == {}
+    return action
+
+
+def sole_reason(actions: list[Action]) -> str:
+    """The reason of the one action, which must be Ignored."""
+    (action,) = actions
+    assert isinstance(action, Ignored), action
+    return action.reason

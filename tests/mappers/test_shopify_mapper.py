@@ -1,11 +1,10 @@
-import json
 from decimal import Decimal
 from typing import Any
 
 import pytest
+from mapper_fixtures import sole_reason, sole_upsert
 
-from bridge.emulator.validation import validate
-from mappers import Ignored, StoreContext, Upsert
+from mappers import StoreContext, Upsert
 from mappers.kanal import encode
 from mappers.shopify import TOPICS, map_order
 
@@ -32,16 +31,11 @@ def order(**fields: Any) -> dict[str, Any]:
 
 
 def upsert(payload: dict[str, Any], ctx: StoreContext = CTX) -> Upsert:
-    (action,) = map_order(payload, ctx)
-    assert isinstance(action, Upsert), action
-    assert validate("orders", json.loads(encode(action.body), parse_float=Decimal)) == {}
-    return action
+    return sole_upsert(map_order(payload, ctx))
 
 
 def reason(payload: dict[str, Any], ctx: StoreContext = CTX) -> str:
-    (action,) = map_order(payload, ctx)
-    assert isinstance(action, Ignored), action
-    return action.reason
+    return sole_reason(map_order(payload, ctx))
 
 
 def test_every_order_topic_upserts_the_order() -> None:

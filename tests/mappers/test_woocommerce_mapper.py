@@ -1,12 +1,11 @@
-import json
 from decimal import Decimal
 from typing import Any
 
 import pytest
+from mapper_fixtures import sole_reason, sole_upsert
 
-from bridge.emulator.validation import validate, validate_patch
+from bridge.emulator.validation import validate_patch
 from mappers import Ignored, Patch, StoreContext, Upsert
-from mappers.kanal import encode
 from mappers.woocommerce import STATUSES, TOPICS, map_order, map_trashed
 
 CTX = StoreContext(default_country="FR")
@@ -42,16 +41,11 @@ def order(**fields: Any) -> dict[str, Any]:
 
 
 def upsert(payload: dict[str, Any], ctx: StoreContext = CTX) -> Upsert:
-    (action,) = map_order(payload, ctx)
-    assert isinstance(action, Upsert), action
-    assert validate("orders", json.loads(encode(action.body), parse_float=Decimal)) == {}
-    return action
+    return sole_upsert(map_order(payload, ctx))
 
 
 def reason(payload: dict[str, Any], ctx: StoreContext = CTX) -> str:
-    (action,) = map_order(payload, ctx)
-    assert isinstance(action, Ignored), action
-    return action.reason
+    return sole_reason(map_order(payload, ctx))
 
 
 def test_topics() -> None:
