@@ -20,7 +20,6 @@ import secrets
 import shlex
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -33,6 +32,7 @@ import httpx
 import redis
 
 from bridge.cli import sample_request
+from bridge.localredis import pick_free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
@@ -60,12 +60,6 @@ webhook_secrets = ["${{WOO_SECRET}}"]
 default_country = "US"
 requests_per_minute = 6
 """
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def wait_for(url: str, timeout: float = 20) -> None:
@@ -99,7 +93,7 @@ def auth_proxy(target: str, user: str, password: str) -> ThreadingHTTPServer:
         def log_message(self, *args: object) -> None:
             pass
 
-    server = ThreadingHTTPServer(("127.0.0.1", free_port()), Forward)
+    server = ThreadingHTTPServer(("127.0.0.1", pick_free_port()), Forward)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     return server
 
@@ -115,7 +109,7 @@ def main() -> None:
     redis.Redis.from_url(redis_url).flushdb()
 
     work = Path(tempfile.mkdtemp(prefix="kanal-screenshot-"))
-    emulator_port, web_port = free_port(), free_port()
+    emulator_port, web_port = pick_free_port(), pick_free_port()
     (work / "bridge.toml").write_text(CONFIG.format(emulator=emulator_port))
     env = {
         **os.environ,

@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import asyncio
-import socket
 import subprocess
 import sys
 import time
@@ -16,6 +15,7 @@ from bridge.emulator.app import create_app
 from bridge.emulator.cli import main
 from bridge.emulator.server import BackgroundEmulator, parse_store_specs
 from bridge.emulator.state import EmulatorStore
+from bridge.localredis import pick_free_port
 
 KEY = "k1" * 12
 TEAM = "tm" * 12
@@ -522,15 +522,8 @@ def test_real_server_latency_and_fault_delay() -> None:
         assert time.monotonic() - started < 0.15
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 def test_python_m_bridge_emulator_serves_the_given_stores() -> None:
-    port = free_port()
+    port = pick_free_port()
     command = [sys.executable, "-m", "bridge.emulator", "--port", str(port)]
     command += ["--store", f"1:{KEY}:2", "--store", f"1:{TEAM}", "--latency-ms", "0"]
     process = subprocess.Popen(command)

@@ -10,7 +10,6 @@ import json
 import os
 import shlex
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -20,6 +19,8 @@ from typing import Any
 
 import httpx
 import redis
+
+from bridge.localredis import pick_free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 FIXTURES = ROOT.parent / "shared" / "fixtures"
@@ -78,12 +79,6 @@ default_country = "US"
 abandoned_after_minutes = 0.1
 checkouts_require_consent = false
 """
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def procfile() -> dict[str, str]:
@@ -154,7 +149,7 @@ class Emulator:
     """The Kanal emulator as a separate process, and its control API."""
 
     def __init__(self, logs: Path, rates: dict[int, int]) -> None:
-        self.port = free_port()
+        self.port = pick_free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         stores = [f"--store={sid}:{KANAL_KEY}:{rpm}" for sid, rpm in rates.items()]
         self.process = Process(
@@ -200,7 +195,7 @@ class Bridge:
         self.redis_url = redis_url
         self.redis = redis.Redis.from_url(redis_url)
         self.redis.flushdb()
-        self.port = free_port()
+        self.port = pick_free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         config = logs / "bridge.toml"
         config.write_text(CONFIG.format(emulator_port=emulator.port, settle=settle))

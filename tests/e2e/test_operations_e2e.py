@@ -18,13 +18,14 @@ from harness import (
     Bridge,
     Emulator,
     Process,
-    free_port,
     shopify_order,
     wait_for_http,
     wait_until,
     woo_order,
 )
 from prometheus_client.parser import text_string_to_metric_families
+
+from bridge.localredis import pick_free_port
 
 pytestmark = pytest.mark.e2e
 
@@ -172,7 +173,7 @@ def test_a_full_run_logs_no_phone_email_secret_or_key(bridge: Bridge, emulator: 
 
 
 def test_web_and_worker_stop_within_herokus_30_seconds(bridge: Bridge, emulator: Emulator) -> None:
-    port = free_port()
+    port = pick_free_port()
     env = {**bridge.env, "PORT": str(port)}
     web = Process("web-sigterm", shlex.split(bridge.commands["web"]), env, bridge.logs)
     worker = Process("worker-sigterm", shlex.split(bridge.commands["worker"]), env, bridge.logs)
