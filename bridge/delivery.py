@@ -17,7 +17,6 @@ from decimal import Decimal
 from typing import Any
 from urllib.parse import quote
 
-import redis
 from rq import get_current_job
 
 from bridge import defaults, metrics
@@ -42,10 +41,10 @@ DEPENDENCY_WAIT = 5.0
 
 @dataclass
 class Runtime:
-    """What a worker process shares between jobs: config, Redis, the pooled Kanal client."""
+    """What a worker process shares between jobs: config, the pooled Kanal client, and the
+    record store and pacer (both on the worker's Redis connection)."""
 
     config: BridgeConfig
-    redis: redis.Redis
     kanal: KanalClient
     records: WorkerRecords
     limiter: Limiter
@@ -129,7 +128,7 @@ def push(record_key: str, slot: float | None = None) -> str:
     if record.not_before > now:
         rt.records.handoff(record_key, job_id, record.not_before)
         return f"held until {record.not_before:.0f}"
-    if record.after and rt.redis.hget(record.after, "status") == b"pending":
+    if record.after and rt.records.is_pending(record.after):
         rt.records.handoff(record_key, job_id, now + DEPENDENCY_WAIT)
         return "waiting for " + record.after.split(":", 2)[-1]
 
@@ -218,7 +217,7 @@ def _failed(rt: Runtime, record: Record, job_id: str, call: Call, exc: KanalErro
     store = rt.config.stores[record.store]
     if isinstance(exc, KanalNotFound) and record.body is not None and not record.finished:
         # PATCH of a record Kanal does not hold: POST it whole instead.
-        rt.redis.hset(record.key, "dcore", "")
+        rt.records.forget_held_core(record.key)
         rt.records.handoff(record.key, job_id, now)
         metrics.push_outcome(record.store, "patch_not_found")
         return f"{call.method} {call.path} answered 404; posting the whole record"

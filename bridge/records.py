@@ -296,6 +296,14 @@ class WorkerRecords:
             keys=[record.key, PENDING_KEY], args=[job_id, error[:2000], defaults.FAILED_RECORD_TTL]
         )
 
+    def is_pending(self, key: str) -> bool:
+        """The record waits for a push (a shipment's order, say)."""
+        return bool(self._client.hget(key, "status") == b"pending")
+
+    def forget_held_core(self, key: str) -> None:
+        """Kanal answered that it does not hold the record: its next push is a whole POST."""
+        self._client.hset(key, "dcore", "")
+
     def pending_count(self) -> int:
         """How many records wait for a push."""
         return int(self._client.zcard(PENDING_KEY))

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-from typing import Any
 
 from rq.serializers import JSONSerializer
 from rq.worker import SimpleWorker
@@ -50,16 +49,13 @@ class Worker(SimpleWorker):
             self.scheduler.start()
 
 
-def run_worker(
-    settings: Settings, config: BridgeConfig, burst: bool = False, **options: Any
-) -> None:
+def run_worker(settings: Settings, config: BridgeConfig, burst: bool = False) -> None:
     """Work the push queue until stopped (SIGTERM finishes the current push first)."""
     connection = sync_redis(settings.redis_url)
     kanal = KanalClient(config.kanal.api_url)
     delivery.install(
         delivery.Runtime(
             config=config,
-            redis=connection,
             kanal=kanal,
             records=WorkerRecords(connection),
             limiter=Limiter(connection),
@@ -71,7 +67,6 @@ def run_worker(
         serializer=JSONSerializer,
         maintenance_interval=defaults.WORKER_MAINTENANCE_INTERVAL,
         worker_ttl=defaults.WORKER_TTL,
-        **options,
     )
     flusher = metrics.Flusher(connection)
     flusher.start()

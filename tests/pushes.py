@@ -70,7 +70,6 @@ def install(client: redis.Redis) -> ScriptedKanal:
     delivery.install(
         delivery.Runtime(
             config=config(),
-            redis=client,
             kanal=KanalClient("http://kanal.test", transport=httpx.MockTransport(kanal)),
             records=WorkerRecords(client),
             limiter=Limiter(client),
