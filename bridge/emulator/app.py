@@ -51,10 +51,6 @@ ENDPOINTS = (
 Handler = Callable[[Request], Awaitable[Response]]
 
 
-class BadBody(Exception):
-    """The body is not JSON, or not a JSON object."""
-
-
 def _no_constants(name: str) -> Any:
     raise ValueError(f"{name} is not JSON")
 
