@@ -301,3 +301,27 @@ def test_failed_retry_needs_ids_or_all(capsys: pytest.CaptureFixture[str]) -> No
 def test_redact_url() -> None:
     assert cli.redact_url("redis://localhost:6379/0") == "redis://localhost:6379/0"
     assert cli.redact_url("rediss://h:pw@x.test:1/0") == "rediss://h:***@x.test:1/0"
+
+
+def test_web_serves_the_app_factory_on_port_with_web_concurrency_processes(
+    configured: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import logging
+
+    import uvicorn
+
+    served: dict[str, Any] = {}
+    monkeypatch.setattr(uvicorn, "run", lambda app, **options: served.update(app=app, **options))
+    monkeypatch.setenv("PORT", "8123")
+    monkeypatch.setenv("WEB_CONCURRENCY", "3")
+    saved = logging.root.handlers[:], logging.root.level
+    try:
+        assert cli.main(["web"]) == 0
+    finally:
+        logging.root.handlers, logging.root.level = saved
+    assert served["app"] == "bridge.app:create_app_from_env"
+    assert served["factory"] is True
+    assert (served["host"], served["port"], served["workers"]) == ("0.0.0.0", 8123, 3)
+    assert served["proxy_headers"] is True and served["forwarded_allow_ips"] == "*"
+    assert served["access_log"] is False
+    assert served["timeout_graceful_shutdown"] < 30  # inside Heroku's SIGTERM grace
