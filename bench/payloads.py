@@ -20,8 +20,8 @@ from typing import Any
 from bench.common import ROOT
 
 FIXTURE = (
-    ROOT.parent
-    / "shared"
+    ROOT
+    / "tests"
     / "fixtures"
     / "shopify"
     / "docs-sample-orders-create-customer-phone-on-addresses-only.json"

@@ -20,7 +20,7 @@ from bridge.config import BridgeConfig, Settings, parse_config
 from bridge.records import record_key
 from bridge.signatures import ShopifyVerifier
 
-FIXTURES = Path(__file__).resolve().parents[2].parent / "shared" / "fixtures"
+FIXTURES = Path(__file__).resolve().parents[2] / "tests" / "fixtures"
 SECRET = b"test-app-secret-3c2b1a09f8e7"
 CONFIG = f"""
 [stores.main-shop]

@@ -21,7 +21,7 @@ from tests.pushes import config, drain, failed_push, install
 
 pytestmark = pytest.mark.anyio
 
-FIXTURES = Path(__file__).resolve().parents[2].parent / "shared" / "fixtures"
+FIXTURES = Path(__file__).resolve().parents[2] / "tests" / "fixtures"
 ORDER = (
     (FIXTURES / "shopify" / "docs-sample-orders-create-customer-phone-on-addresses-only.json")
     .read_bytes()

@@ -17,7 +17,7 @@ from bridge.signatures import ShopifyVerifier, WooCommerceVerifier
 from bridge.webhooks import Mapper, Webhooks
 from mappers import Action, Ignored, StoreContext, Upsert, map_webhook
 
-FIXTURES = Path(__file__).resolve().parents[2].parent / "shared" / "fixtures"
+FIXTURES = Path(__file__).resolve().parents[2] / "tests" / "fixtures"
 
 SHOPIFY_SECRET = b"test-current-secret-8f7e6d5c4b3a2910"
 SHOPIFY_OLD_SECRET = b"test-previous-secret-0a1b2c3d4e5f"

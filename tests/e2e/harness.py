@@ -23,7 +23,7 @@ import redis
 from bridge.localredis import pick_free_port
 
 ROOT = Path(__file__).resolve().parents[2]
-FIXTURES = ROOT.parent / "shared" / "fixtures"
+FIXTURES = ROOT / "tests" / "fixtures"
 BIN = Path(sys.executable).parent
 
 KANAL_KEY = "e2eKanalKey0123456789abc"

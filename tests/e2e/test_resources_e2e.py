@@ -18,7 +18,6 @@ from harness import ROOT, Bridge, Emulator, shopify_order, wait_until, woo_order
 pytestmark = pytest.mark.e2e
 
 LOCAL = ROOT / "tests" / "fixtures" / "shopify"
-SHARED = ROOT.parent / "shared" / "fixtures" / "shopify"
 DELAY = 6.0  # delayed-checkout-shop: abandoned_after_minutes = 0.1
 
 
@@ -179,7 +178,7 @@ def test_a_fulfillment_with_tracking_becomes_a_shipment_linked_to_its_order(
 
 
 def test_customers_redact_makes_a_delete_reach_kanal(bridge: Bridge, emulator: Emulator) -> None:
-    request = sample(SHARED / "gadget-metadata-2026-04-customers-redact.json")
+    request = sample(LOCAL / "gadget-metadata-2026-04-customers-redact.json")
     assert bridge.shopify(request, "customers/redact").json() == {"status": "accepted"}
 
     def deleted() -> list[dict[str, Any]]:
@@ -209,7 +208,7 @@ def test_purchasing_figures_reach_kanal_with_the_customer(
 
 
 COMPLIANCE = {
-    "customers/redact": SHARED / "gadget-metadata-2026-04-customers-redact.json",
+    "customers/redact": LOCAL / "gadget-metadata-2026-04-customers-redact.json",
     "customers/data_request": LOCAL / "gadget-2026-04-customers-data-request.json",
     "shop/redact": LOCAL / "gadget-2026-04-shop-redact.json",
 }

@@ -1,4 +1,4 @@
-"""The real order payloads in ../shared/fixtures, unwrapped, and how actions are compared."""
+"""The real order payloads in tests/fixtures, unwrapped, and how actions are compared."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from mappers import Action, Delete, Ignored, Patch, Upsert
 from mappers.kanal import encode
 
 REPO = Path(__file__).resolve().parents[2]
-FIXTURES = REPO.parent / "shared" / "fixtures"
+FIXTURES = REPO / "tests" / "fixtures"
 GOLDEN = REPO / "tests" / "golden"
 PLATFORMS = ("shopify", "woocommerce")
 ORDER_TOPIC = {"shopify": "orders/updated", "woocommerce": "order.updated"}
@@ -40,7 +40,7 @@ def _is_order(document: object) -> bool:
 
 
 def order_fixtures() -> list[OrderFixture]:
-    """Every order in the shared fixtures; fails loudly when the folder is missing."""
+    """Every order in the fixtures; fails loudly when the folder is missing."""
     found: list[OrderFixture] = []
     for platform in PLATFORMS:
         files = sorted((FIXTURES / platform).glob("*.json"))

@@ -1,5 +1,5 @@
 """Checkouts, customers, shipments and compliance topics: every sample payload in
-tests/fixtures (and the shared customers/redact one) maps to its reviewed actions in
+tests/fixtures maps to its reviewed actions in
 tests/golden/, and Kanal accepts every body.
 
 Shopify's samples carry fictional phone numbers, so each is also mapped with one realistic
