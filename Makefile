@@ -32,19 +32,19 @@ $(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --disable-pip-version-check --quiet -e '.[dev]'
 	@touch $@
 
-# The processes are the Procfile's own web and worker lines (bridge.demo copies them into
+# The processes are the Procfile's own web and worker lines (bridge.ops.demo copies them into
 # $(DATA)/Procfile.run, adding the Kanal emulator in demo mode); web gets PORT.
 run: $(VENV)/.installed-local
 	@set -e; export PATH="$(CURDIR)/$(BIN):$$PATH"; \
-	REDIS_URL="$$(python -m bridge.localredis ensure --data $(DATA)/redis)"; export REDIS_URL; \
-	exports="$$(python -m bridge.demo prepare --data $(DATA) --procfile Procfile)"; eval "$$exports"; \
+	REDIS_URL="$$(python -m bridge.ops.localredis ensure --data $(DATA)/redis)"; export REDIS_URL; \
+	exports="$$(python -m bridge.ops.demo prepare --data $(DATA) --procfile Procfile)"; eval "$$exports"; \
 	kanal-bridge check-config; \
-	python -m bridge.demo banner --port $(PORT); \
+	python -m bridge.ops.demo banner --port $(PORT); \
 	exec honcho start --procfile $(DATA)/Procfile.run --app-root . --port $(PORT)
 
 # Stops the Redis that `make run` started (it outlives `make run` on purpose: data stays warm).
 stop-redis: $(VENV)/.installed-local
-	$(BIN)/python -m bridge.localredis stop --data $(DATA)/redis
+	$(BIN)/python -m bridge.ops.localredis stop --data $(DATA)/redis
 
 lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check .
@@ -53,7 +53,7 @@ lint: $(VENV)/.installed-dev
 
 # The private Redis lives for the pytest run only and is stopped whatever pytest's outcome.
 test: lint
-	$(BIN)/python -m bridge.localredis test -- $(BIN)/pytest $(PYTEST_ARGS)
+	$(BIN)/python -m bridge.ops.localredis test -- $(BIN)/pytest $(PYTEST_ARGS)
 
 # Benchmarks (bench/RESULTS.md): the bench extra brings matplotlib and py-spy; the ingest
 # benchmark also needs wrk (apt-get install wrk). A few minutes each; private Redis servers

@@ -28,9 +28,10 @@ from starlette.datastructures import Headers
 
 from bench.common import log, out_dir, private_redis, save
 from bench.payloads import KANAL_KEY, MIX, SECRET, Webhook, order, webhook
-from bridge import jobs, logs
-from bridge.records import RecordStore, record_key, split_body
-from bridge.signatures import ShopifyVerifier
+from bridge import logs
+from bridge.delivery import jobs
+from bridge.delivery.records import RecordStore, record_key, split_body
+from bridge.intake.signatures import ShopifyVerifier
 from mappers import StoreContext, Upsert, map_webhook
 
 
@@ -77,7 +78,7 @@ def _logging_us(count: int) -> float:
     sys.stderr = open(os.devnull, "w")  # noqa: SIM115 - closed below
     try:
         logs.configure("INFO", "json", [SECRET, KANAL_KEY])
-        webhooks = logging.getLogger("bridge.webhooks")
+        webhooks = logging.getLogger("bridge.intake.webhooks")
         extra = {
             "store": "bench-shop",
             "platform": "shopify",

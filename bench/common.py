@@ -19,7 +19,7 @@ import httpx
 import redis
 
 from bench import source
-from bridge import localredis
+from bridge.ops import localredis
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "bench" / "out"

@@ -22,7 +22,7 @@ from bench.common import log, out_dir, private_redis, processes, save, wait_unti
 from bench.replay import replay
 from bench.stack import Bridge, Emulator, StoreSpec
 from bench.streams import TIMELINES, Event, Expected, stream
-from bridge.emulator.ratelimit import SlidingWindow
+from bridge.emulators.kanal.ratelimit import SlidingWindow
 from mappers import StoreContext, Upsert, map_webhook
 from mappers.kanal import encode
 

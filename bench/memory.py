@@ -33,7 +33,7 @@ from bench.common import (
 )
 from bench.stack import Bridge, Emulator, StoreSpec
 from bench.worker import actions
-from bridge.records import RecordStore
+from bridge.delivery.records import RecordStore
 
 STORE = StoreSpec("memory-shop", 400, 1_000_000_000)
 

@@ -60,7 +60,7 @@ def procfile() -> dict[str, str]:
 
 
 class Emulator:
-    """`python -m bridge.emulator` on a free port, and its control API."""
+    """`python -m bridge.emulators.kanal` on a free port, and its control API."""
 
     def __init__(
         self,
@@ -76,7 +76,7 @@ class Emulator:
         argv = [
             sys.executable,
             "-m",
-            "bridge.emulator",
+            "bridge.emulators.kanal",
             f"--port={self.port}",
             f"--latency-ms={latency_ms}",
         ]

@@ -37,7 +37,7 @@ from bench.common import (
 )
 from bench.payloads import KANAL_KEY, MIX, encode, order
 from bench.stack import Bridge, Emulator, StoreSpec
-from bridge.records import RecordStore
+from bridge.delivery.records import RecordStore
 from mappers import StoreContext, Upsert, map_webhook
 from mappers.kanal import encode as kanal_encode
 

@@ -17,14 +17,15 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import BaseRoute, Route
 
-from bridge import dashboard, defaults, metrics
+from bridge import defaults, metrics
 from bridge.config import BridgeConfig, Settings, load_config
 from bridge.connection import async_redis
+from bridge.delivery.records import RecordStore
 from bridge.errors import ConfigError
-from bridge.exposition import MetricsEndpoint
-from bridge.middleware import BodySizeLimit, RequestId
-from bridge.records import RecordStore
-from bridge.webhooks import Webhooks
+from bridge.intake.middleware import BodySizeLimit, RequestId
+from bridge.intake.webhooks import Webhooks
+from bridge.ops import dashboard
+from bridge.ops.exposition import MetricsEndpoint
 
 logger = logging.getLogger("bridge.app")
 

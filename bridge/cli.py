@@ -63,7 +63,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     check.set_defaults(handler=_check_config)
 
-    # `emulator ARGS...` is forwarded whole to `python -m bridge.emulator` (see main()).
+    # `emulator ARGS...` is forwarded whole to `python -m bridge.emulators.kanal` (see main()).
     commands.add_parser("emulator", help="serve the Kanal API emulator (emulator --help)")
 
     sample = commands.add_parser(
@@ -113,7 +113,7 @@ def _web(args: argparse.Namespace) -> int:
         loop="uvloop" if has("uvloop") else "asyncio",
         timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
         log_config=log_config,  # every web process logs as JSON, masked
-        # No access line: each webhook gets one richer line of its own (bridge.webhooks), and
+        # No access line: each webhook gets one richer line of its own (bridge.intake.webhooks), and
         # Heroku's router logs every request anyway.
         access_log=False,
         log_level=settings.log_level.lower(),
@@ -173,7 +173,7 @@ def redact_url(url: str) -> str:
 
 
 def _emulator(argv: list[str]) -> int:
-    from bridge.emulator.__main__ import main as emulator_main
+    from bridge.emulators.kanal.__main__ import main as emulator_main
 
     emulator_main(argv)
     return 0
@@ -184,7 +184,7 @@ def _send_sample(args: argparse.Namespace) -> int:
 
     store: StoreConfig | None = None
     if args.store and not (args.secret and args.platform):
-        from bridge.demo import effective_env
+        from bridge.ops.demo import effective_env
 
         env = effective_env()  # with no configuration at all, the demo store
         config = load_config(Settings.from_env(env), env)
@@ -245,7 +245,7 @@ def sample_request(
     now: datetime | None = None,
 ) -> SampleRequest:
     """The bundled sample order as the platform would deliver it, fresh id and time, signed."""
-    from bridge.signatures import ShopifyVerifier, WooCommerceVerifier
+    from bridge.intake.signatures import ShopifyVerifier, WooCommerceVerifier
 
     now = (now or datetime.now(UTC)).replace(microsecond=0)
     topic = topic or DEFAULT_TOPICS[platform]
@@ -331,7 +331,7 @@ def _refresh_woocommerce(order: dict[str, Any], order_id: int, now: datetime) ->
 
 
 def _failed_list(args: argparse.Namespace) -> int:
-    from bridge import operations
+    from bridge.ops import operations
 
     return operations.failed_list(Settings.from_env())
 
@@ -340,13 +340,13 @@ def _failed_retry(args: argparse.Namespace) -> int:
     if args.all == bool(args.ids):
         print("error: give either job ids or --all", file=sys.stderr)
         return 2
-    from bridge import operations
+    from bridge.ops import operations
 
     return operations.failed_retry(Settings.from_env(), list(args.ids), args.all)
 
 
 def _status(args: argparse.Namespace) -> int:
-    from bridge import operations
+    from bridge.ops import operations
 
     return operations.status(Settings.from_env())
 

@@ -258,7 +258,7 @@ def _reason(reason: str | None) -> str:
     return reason if reason and _REASON.match(reason) else "other"
 
 
-# What the web process records (one call per webhook, from bridge.webhooks._log).
+# What the web process records (one call per webhook, from bridge.intake.webhooks._log).
 
 
 def webhook(
@@ -290,7 +290,7 @@ def _signature_reason(detail: str | None) -> str:
     return "mismatch"
 
 
-# What the worker records (from bridge.delivery).
+# What the worker records (from bridge.delivery.push).
 
 
 def kanal_call(store: str, resource: str, method: str, status: int | None, seconds: float) -> None:

@@ -16,7 +16,7 @@ from rq.job import Job
 from rq.scheduler import RQScheduler
 
 from bridge import defaults
-from bridge.sweeper import sweep
+from bridge.delivery.sweeper import sweep
 
 
 class PacedScheduler(RQScheduler):

@@ -7,12 +7,14 @@ import logging
 from rq.serializers import JSONSerializer
 from rq.worker import SimpleWorker
 
-from bridge import defaults, delivery, jobs, metrics
+from bridge import defaults, metrics
 from bridge.config import BridgeConfig, Settings
 from bridge.connection import sync_redis
-from bridge.kanal import KanalClient
-from bridge.limiter import Limiter
-from bridge.records import WorkerRecords
+from bridge.delivery import jobs
+from bridge.delivery import push as delivery
+from bridge.delivery.kanal import KanalClient
+from bridge.delivery.limiter import Limiter
+from bridge.delivery.records import WorkerRecords
 from bridge.scheduler import PacedScheduler
 
 

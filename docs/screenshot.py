@@ -32,7 +32,7 @@ import httpx
 import redis
 
 from bridge.cli import sample_request
-from bridge.localredis import pick_free_port
+from bridge.ops.localredis import pick_free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
@@ -132,7 +132,7 @@ def main() -> None:
             [
                 sys.executable,
                 "-m",
-                "bridge.emulator",
+                "bridge.emulators.kanal",
                 f"--port={emulator_port}",
                 f"--store=7:{KANAL_KEY}:600",
                 f"--store=8:{KANAL_KEY}:600",

@@ -4,7 +4,7 @@ Kanal's POST /customers replaces the whole customer and needs its phone, while S
 sends the purchasing figures on their own topic (`customers/purchasing_summary`, API
 2025-01+). The figures are therefore a sticky overlay on the customer record: the bridge
 merges them into every POST of that customer, and keeps them for a customer it has not
-seen yet, so that its first upsert carries them (`bridge/records.py`, STICKY).
+seen yet, so that its first upsert carries them (`bridge/delivery/records.py`, STICKY).
 """
 
 from __future__ import annotations

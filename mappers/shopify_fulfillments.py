@@ -3,7 +3,7 @@
 A fulfillment is a shipment (external_id = the fulfillment id), linked to its order and
 pushed only once Kanal holds that order's pending state (`after`). Kanal has no PATCH for
 shipments: a carrier event (`fulfillment_events/create`) is an overlay the bridge merges
-into the shipment it holds and POSTs whole again (`bridge/records.py`, POST_ONLY).
+into the shipment it holds and POSTs whole again (`bridge/delivery/records.py`, POST_ONLY).
 """
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
 """Real pushes for tests: records accepted as the web does, pushed by an RQ worker through
-`bridge.delivery`, Kanal answering from a script (httpx.MockTransport)."""
+`bridge.delivery.push`, Kanal answering from a script (httpx.MockTransport)."""
 
 from __future__ import annotations
 
@@ -16,11 +16,12 @@ from rq.registry import FailedJobRegistry
 from rq.serializers import JSONSerializer
 from rq.worker import SimpleWorker
 
-from bridge import delivery, jobs
 from bridge.config import BridgeConfig, parse_config
-from bridge.kanal import KanalClient
-from bridge.limiter import Limiter
-from bridge.records import RecordStore, WorkerRecords
+from bridge.delivery import jobs
+from bridge.delivery import push as delivery
+from bridge.delivery.kanal import KanalClient
+from bridge.delivery.limiter import Limiter
+from bridge.delivery.records import RecordStore, WorkerRecords
 from mappers import Action, Upsert
 
 KANAL_KEY = "k0k1k2k3k4k5k6k7k8k9kakb"
@@ -65,7 +66,7 @@ def config() -> BridgeConfig:
 
 
 def install(client: redis.Redis) -> ScriptedKanal:
-    """Make `bridge.delivery` push through a scripted Kanal in this process."""
+    """Make `bridge.delivery.push` push through a scripted Kanal in this process."""
     kanal = ScriptedKanal()
     delivery.install(
         delivery.Runtime(

@@ -14,11 +14,12 @@ import redis
 import redis.asyncio
 from starlette.applications import Starlette
 
-from bridge import defaults, jobs
+from bridge import defaults
 from bridge.app import create_app, create_app_from_env
 from bridge.config import BridgeConfig, Settings, parse_config
-from bridge.records import record_key
-from bridge.signatures import ShopifyVerifier
+from bridge.delivery import jobs
+from bridge.delivery.records import record_key
+from bridge.intake.signatures import ShopifyVerifier
 
 FIXTURES = Path(__file__).resolve().parents[2] / "tests" / "fixtures"
 SECRET = b"test-app-secret-3c2b1a09f8e7"

@@ -12,9 +12,10 @@ from typing import Any, ClassVar
 import phonenumbers
 import pytest
 
-from bridge import cli, demo
+from bridge import cli
 from bridge.errors import SignatureError
-from bridge.signatures import ShopifyVerifier, WooCommerceVerifier
+from bridge.intake.signatures import ShopifyVerifier, WooCommerceVerifier
+from bridge.ops import demo
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -212,7 +213,7 @@ def test_send_sample_with_explicit_secret_needs_no_config(
 def test_send_sample_reports_an_unreachable_bridge(
     configured: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from bridge.localredis import pick_free_port
+    from bridge.ops.localredis import pick_free_port
 
     url = f"http://127.0.0.1:{pick_free_port()}/webhooks/shopify/main-shop"
     assert cli.main(["send-sample", "--store", "main-shop", "--url", url]) == 1

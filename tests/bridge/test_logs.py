@@ -159,7 +159,7 @@ def test_configure_masks_every_library_logger(capsys: pytest.CaptureFixture[str]
     saved = root.handlers[:], root.level
     try:
         logs.configure("INFO", "json", [SECRET])
-        for name in ("rq.worker", "uvicorn.error", "uvicorn.access", "bridge.delivery"):
+        for name in ("rq.worker", "uvicorn.error", "uvicorn.access", "bridge.delivery.push"):
             logging.getLogger(name).info("sent %s to +33612345678", SECRET)
         logging.getLogger("httpx").info("HTTP Request: POST https://kanal/ 200")
     finally:
@@ -171,7 +171,7 @@ def test_configure_masks_every_library_logger(capsys: pytest.CaptureFixture[str]
         "rq.worker",
         "uvicorn.error",
         "uvicorn.access",
-        "bridge.delivery",
+        "bridge.delivery.push",
     ]
     assert SECRET not in err
     assert "+33612345678" not in err

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from harness import Bridge, Emulator, wait_until
 
-from bridge.localredis import find_server_binary, pick_free_port, start_server, stop_server
+from bridge.ops.localredis import find_server_binary, pick_free_port, start_server, stop_server
 
 
 @pytest.fixture(scope="session")

@@ -20,7 +20,7 @@ from typing import Any
 import httpx
 import redis
 
-from bridge.localredis import pick_free_port
+from bridge.ops.localredis import pick_free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 FIXTURES = ROOT / "tests" / "fixtures"
@@ -154,7 +154,7 @@ class Emulator:
         stores = [f"--store={sid}:{KANAL_KEY}:{rpm}" for sid, rpm in rates.items()]
         self.process = Process(
             "emulator",
-            [sys.executable, "-m", "bridge.emulator", f"--port={self.port}", *stores],
+            [sys.executable, "-m", "bridge.emulators.kanal", f"--port={self.port}", *stores],
             dict(os.environ),
             logs,
         )

@@ -25,7 +25,7 @@ from harness import (
 )
 from prometheus_client.parser import text_string_to_metric_families
 
-from bridge.localredis import pick_free_port
+from bridge.ops.localredis import pick_free_port
 
 pytestmark = pytest.mark.e2e
 
@@ -154,13 +154,13 @@ def test_a_full_run_logs_no_phone_email_secret_or_key(bridge: Bridge, emulator: 
     assert leaks == []
 
     lines = [json.loads(line) for line in output.splitlines() if line.startswith('{"time"')]
-    webhooks = [e for e in lines if e["logger"] == "bridge.webhooks"]
+    webhooks = [e for e in lines if e["logger"] == "bridge.intake.webhooks"]
     assert {"8200", "8201", "8202", "8300", "8301"} <= {e.get("external_id") for e in webhooks}
     for entry in webhooks:
         assert {"store", "platform", "answer", "status_code", "duration_ms", "request_id"} <= set(
             entry
         )
-    calls = [e for e in lines if e["logger"] == "bridge.delivery" and "method" in e]
+    calls = [e for e in lines if e["logger"] == "bridge.delivery.push" and "method" in e]
     for entry in calls:
         assert {"store", "resource", "external_id", "status", "duration_ms", "outcome"} <= set(
             entry

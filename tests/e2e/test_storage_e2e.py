@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from harness import Bridge, Emulator, shopify_order, wait_until
 
-from bridge.localredis import find_server_binary, pick_free_port, start_server, stop_server
+from bridge.ops.localredis import find_server_binary, pick_free_port, start_server, stop_server
 
 pytestmark = pytest.mark.e2e
 

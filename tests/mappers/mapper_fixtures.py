@@ -90,7 +90,7 @@ def as_json(actions: list[Action]) -> list[dict[str, Any]]:
 
 def sole_upsert(actions: list[Action]) -> Upsert:
     """The one action, an upsert whose body the emulator's validation accepts."""
-    from bridge.emulator.validation import validate
+    from bridge.emulators.kanal.validation import validate
 
     (action,) = actions
     assert isinstance(action, Upsert), action

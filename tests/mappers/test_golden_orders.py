@@ -21,7 +21,7 @@ import orjson
 import pytest
 from mapper_fixtures import GOLDEN, ORDER_TOPIC, OrderFixture, as_json, order_fixtures
 
-from bridge.emulator.validation import validate
+from bridge.emulators.kanal.validation import validate
 from mappers import StoreContext, Upsert, map_webhook
 from mappers.kanal import encode
 

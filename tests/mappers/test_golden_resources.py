@@ -22,7 +22,7 @@ import orjson
 import pytest
 from mapper_fixtures import FIXTURES, GOLDEN, REPO, as_json
 
-from bridge.emulator.validation import PATCH_SCHEMAS, validate, validate_patch
+from bridge.emulators.kanal.validation import PATCH_SCHEMAS, validate, validate_patch
 from mappers import Delete, Ignored, Patch, StoreContext, Upsert, map_webhook
 from mappers.kanal import encode
 

@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from mapper_fixtures import ORDER_TOPIC, order_fixtures
 
-from bridge.emulator.validation import PATCH_SCHEMAS, validate, validate_patch
+from bridge.emulators.kanal.validation import PATCH_SCHEMAS, validate, validate_patch
 from mappers import PLATFORMS, Delete, Ignored, Patch, StoreContext, Upsert, map_webhook
 from mappers.kanal import encode
 

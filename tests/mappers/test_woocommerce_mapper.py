@@ -4,7 +4,7 @@ from typing import Any
 import pytest
 from mapper_fixtures import sole_reason, sole_upsert
 
-from bridge.emulator.validation import validate_patch
+from bridge.emulators.kanal.validation import validate_patch
 from mappers import Ignored, Patch, StoreContext, Upsert
 from mappers.woocommerce import STATUSES, TOPICS, map_order, map_trashed
 

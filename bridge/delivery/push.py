@@ -1,0 +1,256 @@
+"""The push job: send one record's latest state to Kanal, paced, retried, never twice.
+
+`push` is what every RQ job runs. It claims the record (only the job the record names may
+push it), works out the one call that brings Kanal up to date (`plan`), waits for the
+store's budget by rescheduling itself rather than sleeping, and settles the outcome:
+done, a newer state to push, a retry later, or a permanent failure for the failed registry.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+import time
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+from urllib.parse import quote
+
+from rq import get_current_job
+
+from bridge import defaults, metrics
+from bridge.config import BridgeConfig
+from bridge.delivery.kanal import Call, KanalClient
+from bridge.delivery.limiter import Limiter
+from bridge.delivery.records import PATCHABLE, Record, WorkerRecords
+from bridge.errors import (
+    KanalError,
+    KanalNotFound,
+    KanalPermanent,
+    KanalRateLimited,
+    KanalTransient,
+)
+from mappers.kanal import encode
+
+log = logging.getLogger("bridge.delivery.push")
+
+# A record that must wait for another one (a shipment for its order) looks again this soon.
+DEPENDENCY_WAIT = 5.0
+
+
+@dataclass
+class Runtime:
+    """What a worker process shares between jobs: config, the pooled Kanal client, and the
+    record store and pacer (both on the worker's Redis connection)."""
+
+    config: BridgeConfig
+    kanal: KanalClient
+    records: WorkerRecords
+    limiter: Limiter
+
+
+_runtime: Runtime | None = None
+
+
+def install(runtime: Runtime) -> None:
+    """Make `runtime` the one the push jobs of this process use."""
+    global _runtime
+    _runtime = runtime
+
+
+def runtime() -> Runtime:
+    """The process's runtime (installed by the worker at start-up)."""
+    if _runtime is None:
+        raise RuntimeError("bridge.delivery.install() was not called in this process")
+    return _runtime
+
+
+def _loads(data: bytes) -> Any:
+    return json.loads(data, parse_float=Decimal)
+
+
+def plan(record: Record) -> Call | None:
+    """The one call that brings Kanal from what it holds to the record's latest state."""
+    path = f"{record.resource}/{quote(record.external_id, safe='')}"
+    if record.op == "delete":
+        return Call("DELETE", path)
+    overlay: dict[str, Any] = _loads(record.overlay) if record.overlay else {}
+    patchable = PATCHABLE.get(record.resource, ())
+    if record.finished or record.body is None:
+        # A finished checkout is never POSTed (no reminder after the purchase), and a record
+        # without a body can only be PATCHed: Kanal hears the overlay, when it holds the record.
+        if overlay and record.delivered and patchable:
+            return Call("PATCH", path, encode(overlay))
+        return None
+    if not patchable:
+        # Customers and shipments: the overlay (figures, carrier status) goes into the POST.
+        if record.delivered and record.full == record.delivered_full and not overlay:
+            return None
+        return Call("POST", record.resource, encode({**_loads(record.body), **overlay}))
+    if record.delivered and record.core == record.delivered_core:
+        if record.full == record.delivered_full and not overlay:
+            return None
+        body = _loads(record.body)
+        fields: dict[str, Any] = {"tags": [], "metadata": {}}
+        fields.update({name: body[name] for name in patchable if name in body})
+        fields.update(overlay)
+        return Call("PATCH", path, encode(fields))
+    if record.full == record.delivered_full and not overlay:
+        return None
+    body = _loads(record.body)
+    body.update({k: v for k, v in overlay.items() if k != "status"})
+    return Call("POST", record.resource, encode(body))
+
+
+def retry_delay(attempt: int, rng: random.Random | None = None) -> float:
+    """Seconds to wait before retry number `attempt` (1-based), with jitter."""
+    base = defaults.RETRY_DELAYS[min(attempt, len(defaults.RETRY_DELAYS)) - 1]
+    spread = defaults.RETRY_JITTER
+    return float(base) * (rng or random).uniform(1 - spread, 1 + spread)
+
+
+def push(record_key: str, slot: float | None = None) -> str:
+    """Bring Kanal up to date with one record; returns what happened (the job's result)."""
+    rt = runtime()
+    job = get_current_job()
+    job_id = job.id if job else "direct"
+    record = rt.records.claim(record_key, job_id)
+    if record is None:
+        return "superseded"
+    store = rt.config.stores.get(record.store)
+    if store is None:
+        error = KanalPermanent(f"store {record.store!r} is no longer configured")
+        rt.records.fail(record, job_id, str(error))
+        raise error
+
+    now = time.time()
+    if record.not_before > now:
+        rt.records.handoff(record_key, job_id, record.not_before)
+        return f"held until {record.not_before:.0f}"
+    if record.after and rt.records.is_pending(record.after):
+        rt.records.handoff(record_key, job_id, now + DEPENDENCY_WAIT)
+        return "waiting for " + record.after.split(":", 2)[-1]
+
+    call = plan(record)
+    if call is None:
+        return _settle(rt, record, job_id, None)
+
+    kanal_id = store.kanal_store_id
+    if slot is None or rt.limiter.paused_until(kanal_id) > now:
+        slot = rt.limiter.reserve(kanal_id, rt.config.rate_for(kanal_id), now)
+        if slot > now:
+            metrics.budget_wait(record.store, slot - now)
+            rt.records.handoff(record_key, job_id, slot, slot=slot)
+            return f"paced to {slot:.3f}"
+
+    started = time.perf_counter()
+    try:
+        response = rt.kanal.send(kanal_id, store.kanal_api_key.get_secret_value(), call)
+    except KanalError as exc:
+        _called(record, call, exc.status, started, _OUTCOMES.get(type(exc), "failed"))
+        return _failed(rt, record, job_id, call, exc)
+    _called(record, call, response.status_code, started, "ok")
+    return _settle(rt, record, job_id, call)
+
+
+_OUTCOMES: dict[type[KanalError], str] = {
+    KanalTransient: "transient",
+    KanalRateLimited: "rate_limited",
+    KanalPermanent: "permanent",
+    KanalNotFound: "not_found",
+}
+
+
+def _called(record: Record, call: Call, status: int | None, started: float, outcome: str) -> None:
+    """The one log line and the metrics of one Kanal call."""
+    seconds = time.perf_counter() - started
+    metrics.kanal_call(record.store, record.resource, call.method, status, seconds)
+    log.log(
+        logging.INFO if outcome == "ok" else logging.WARNING,
+        "kanal %s %s -> %s",
+        call.method,
+        record.resource,
+        status or "no answer",
+        extra={
+            "store": record.store,
+            "resource": record.resource,
+            "external_id": record.external_id,
+            "method": call.method,
+            "status": status,
+            "duration_ms": round(seconds * 1000, 2),
+            "outcome": outcome,
+        },
+    )
+
+
+def _settle(rt: Runtime, record: Record, job_id: str, call: Call | None) -> str:
+    outcome = rt.records.finish(
+        record,
+        job_id,
+        core=record.core,
+        full=record.full,
+        overlay=record.overlay,
+        held=call is not None or record.delivered,
+    )
+    sent = f"{call.method} {call.path}" if call else "nothing to send"
+    if outcome == "again":
+        rt.records.handoff(record.key, job_id, time.time())
+        metrics.push_outcome(record.store, "newer_state")
+        return f"{sent}; a newer state follows"
+    metrics.push_outcome(record.store, "delivered" if call else "unchanged")
+    log.info(
+        "pushed",
+        extra={
+            "store": record.store,
+            "resource": record.resource,
+            "external_id": record.external_id,
+            "call": sent,
+            "outcome": outcome,
+        },
+    )
+    return sent
+
+
+def _failed(rt: Runtime, record: Record, job_id: str, call: Call, exc: KanalError) -> str:
+    now = time.time()
+    store = rt.config.stores[record.store]
+    if isinstance(exc, KanalNotFound) and record.body is not None and not record.finished:
+        # PATCH of a record Kanal does not hold: POST it whole instead.
+        rt.records.forget_held_core(record.key)
+        rt.records.handoff(record.key, job_id, now)
+        metrics.push_outcome(record.store, "patch_not_found")
+        return f"{call.method} {call.path} answered 404; posting the whole record"
+    if isinstance(exc, KanalRateLimited):
+        until = rt.limiter.pause(store.kanal_store_id, exc.retry_after, now)
+        rt.records.handoff(record.key, job_id, until)
+        metrics.rate_limited(record.store)
+        return f"429: store paused for {exc.retry_after:.0f}s"
+    if isinstance(exc, KanalTransient):
+        attempt = record.attempts + 1
+        if attempt <= len(defaults.RETRY_DELAYS):
+            rt.records.handoff(record.key, job_id, now + retry_delay(attempt), failed=True)
+            metrics.push_outcome(record.store, "retry")
+            log.warning(
+                "kanal transient failure, retrying",
+                extra={
+                    "store": record.store,
+                    "resource": record.resource,
+                    "external_id": record.external_id,
+                    "status": exc.status,
+                    "attempt": attempt,
+                },
+            )
+            return f"attempt {attempt} failed ({exc.status or 'network'}); retry scheduled"
+    rt.records.fail(record, job_id, str(exc))
+    metrics.push_outcome(record.store, "failed")
+    log.error(
+        "kanal refused the push",
+        extra={
+            "store": record.store,
+            "resource": record.resource,
+            "external_id": record.external_id,
+            "status": exc.status,
+        },
+    )
+    raise exc

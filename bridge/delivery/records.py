@@ -1,0 +1,317 @@
+"""The record store: the latest state of every record, and the one job that pushes it.
+
+The web side (`RecordStore.accept`) stores what a webhook asks for and answers from the
+result; the worker side (`WorkerRecords`) claims, hands over and settles pushes. Every
+change is one Lua script (`bridge/delivery/scripts.py`), so each step is atomic.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import redis
+import redis.asyncio
+from redis.commands.core import AsyncScript, Script
+
+from bridge import defaults
+from bridge.delivery import jobs, scripts
+from bridge.errors import StorageUnavailable
+from mappers import Action, Delete, Ignored, Patch, Resource, Upsert
+from mappers.kanal import encode
+
+PENDING_KEY = f"{defaults.KEY_PREFIX}:pending"
+
+# Fields Kanal's PATCH endpoint can change, per resource; the rest needs a POST.
+PATCHABLE: dict[str, tuple[str, ...]] = {
+    "orders": ("financial_status", "fulfillment_status", "tags", "metadata"),
+    "checkouts": ("status", "recovery_url", "tags", "metadata"),
+}
+
+# Resources Kanal can only change by a whole POST: their body and overlay are kept after
+# delivery, so that a later partial change (a shipment's carrier status, a customer's
+# purchasing figures) can be merged into the body and POSTed again.
+POST_ONLY = frozenset({"customers", "shipments"})
+
+# Patches that finish a record, per resource, with the rank of each status: a finished record
+# takes no more upserts and is never POSTed again, only PATCHed to a higher-ranked status if
+# Kanal holds it. A checkout that completed before its delay, or whose order arrived first,
+# therefore never reaches Kanal, whatever order the webhooks arrive in.
+FINISHING: dict[str, dict[str, int]] = {
+    "checkouts": {"expired": 1, "completed": 2, "recovered": 3},
+}
+
+# Resources whose overlay is sticky: fields that arrive on their own topic and that every POST
+# must carry, since a POST replaces the record (customers' lifetime_value and orders_count).
+STICKY = frozenset({"customers"})
+
+# What a webhook's answer says when several actions had different fates: the most
+# meaningful one wins. "noted": kept for later (a tombstone), nothing to send now.
+_PRECEDENCE = ("scheduled", "merged", "noted", "duplicate", "stale", "finished", "unknown_record")
+
+
+def record_key(store: str, resource: Resource | str, external_id: str) -> str:
+    """The Redis key of one record."""
+    return f"{defaults.KEY_PREFIX}:rec:{store}:{resource}:{external_id}"
+
+
+def delivery_key(store: str, delivery_id: str) -> str:
+    """The Redis key remembering one platform delivery id."""
+    return f"{defaults.KEY_PREFIX}:seen:{store}:{delivery_id}"
+
+
+def digest(data: bytes) -> str:
+    """A short content digest (collisions only cost a skipped call, never a wrong one)."""
+    return hashlib.blake2b(data, digest_size=10).hexdigest()
+
+
+def split_body(resource: str, body: dict[str, Any]) -> tuple[bytes, str, str]:
+    """Encode a body; return it with the digests of its non-PATCH-able part and of the whole."""
+    encoded = encode(body)
+    patchable = PATCHABLE.get(resource, ())
+    if patchable:
+        core = digest(encode({k: v for k, v in body.items() if k not in patchable}))
+    else:
+        core = digest(encoded)
+    return encoded, core, digest(encoded)
+
+
+@dataclass(frozen=True, slots=True)
+class Record:
+    """A record as the worker sees it when it claims the push."""
+
+    key: str
+    store: str
+    resource: str
+    external_id: str
+    op: str
+    version: str
+    body: bytes | None
+    core: str
+    full: str
+    overlay: bytes
+    not_before: float
+    after: str
+    delivered_version: str
+    delivered_core: str
+    delivered_full: str
+    attempts: int
+    status: str
+    finished: int = 0
+
+    @classmethod
+    def from_hash(cls, key: str, raw: dict[bytes, bytes]) -> Record:
+        """Build a record from its Redis hash."""
+        text = {k.decode(): v for k, v in raw.items()}
+
+        def s(name: str) -> str:
+            value = text.get(name)
+            return value.decode() if value is not None else ""
+
+        _, _, store, resource, external_id = key.split(":", 4)
+        return cls(
+            key=key,
+            store=store,
+            resource=resource,
+            external_id=external_id,
+            op=s("op") or "upsert",
+            version=s("v"),
+            body=text.get("body"),
+            core=s("core"),
+            full=s("full"),
+            overlay=text.get("ovl") or b"",
+            not_before=float(s("nb") or 0),
+            after=s("after"),
+            delivered_version=s("dv"),
+            delivered_core=s("dcore"),
+            delivered_full=s("dfull"),
+            attempts=int(s("att") or 0),
+            status=s("status"),
+            finished=int(s("fin") or 0),
+        )
+
+    @property
+    def delivered(self) -> bool:
+        """Kanal acknowledged some state of this record before."""
+        return bool(self.delivered_version)
+
+
+class RecordStore:
+    """The web process's side: store actions and make sure a job will push them."""
+
+    def __init__(
+        self, client: redis.asyncio.Redis, settle_seconds: float = defaults.SETTLE_SECONDS
+    ) -> None:
+        self._client = client
+        self._settle = settle_seconds
+        self._accept: AsyncScript = client.register_script(scripts.ACCEPT)
+
+    async def accept(self, store: str, actions: Sequence[Action], delivery_id: str | None) -> str:
+        """Store every action durably; answer accepted | noted | duplicate | stale | finished |
+        unknown_record.
+
+        Raises StorageUnavailable when Redis cannot take it: nothing is acknowledged then.
+        """
+        todo = [action for action in actions if not isinstance(action, Ignored)]
+        seen = delivery_key(store, delivery_id) if delivery_id else ""
+        outcomes = []
+        try:
+            for index, action in enumerate(todo):
+                keys, args = self._arguments(store, action, seen, last=index == len(todo) - 1)
+                outcome = await self._accept(keys=keys, args=args)
+                outcomes.append(outcome.decode() if isinstance(outcome, bytes) else outcome)
+        except redis.RedisError as exc:
+            raise StorageUnavailable(f"Redis: {exc.__class__.__name__}") from exc
+        best = min(outcomes, key=_PRECEDENCE.index, default="unknown_record")
+        return "accepted" if best in ("scheduled", "merged") else best
+
+    def _arguments(
+        self, store: str, action: Upsert | Patch | Delete, seen: str, *, last: bool
+    ) -> tuple[list[str], list[Any]]:
+        now = time.time()
+        key = record_key(store, action.resource, action.external_id)
+        body: bytes = b""
+        core = full = after = ""
+        overlay: bytes = b""
+        not_before = 0.0
+        rank: int | str = ""
+        if isinstance(action, Upsert):
+            op = "upsert"
+            body, core, full = split_body(action.resource, action.body)
+            not_before = action.not_before
+            if action.after:
+                after = record_key(store, *action.after)
+        elif isinstance(action, Patch):
+            op = "patch"
+            overlay = encode(action.fields)
+            status = action.fields.get("status")
+            if isinstance(status, str):
+                rank = FINISHING.get(action.resource, {}).get(status, "")
+        else:
+            op = "delete"
+        job_id = jobs.new_job_id()
+        keys = [
+            key,
+            PENDING_KEY,
+            seen,
+            jobs.job_key(job_id),
+            jobs.SCHEDULED_KEY,
+            jobs.QUEUES_SET_KEY,
+        ]
+        args: list[Any] = [
+            op,
+            action.version,
+            body,
+            core,
+            full,
+            overlay,
+            repr(not_before),
+            after,
+            repr(now),
+            repr(now + self._settle),
+            job_id,
+            defaults.DELIVERY_ID_TTL,
+            "1" if last else "0",
+            jobs.QUEUE_KEY,
+            rank,
+            "1" if action.resource in STICKY else "0",
+            defaults.DELIVERED_RECORD_TTL,
+            *jobs.push_job_fields(job_id, key),
+        ]
+        return keys, args
+
+
+class WorkerRecords:
+    """The worker's side: claim a push, hand it over to a later job, settle it."""
+
+    def __init__(self, client: redis.Redis) -> None:
+        self._client = client
+        self._claim: Script = client.register_script(scripts.CLAIM)
+        self._handoff: Script = client.register_script(scripts.HANDOFF)
+        self._finish: Script = client.register_script(scripts.FINISH)
+        self._fail: Script = client.register_script(scripts.FAIL)
+
+    def claim(self, key: str, job_id: str) -> Record | None:
+        """The record if this job owns its push, else None (superseded, or nothing to do)."""
+        raw = self._claim(keys=[key], args=[job_id])
+        if not raw:
+            return None
+        pairs = dict(zip(raw[::2], raw[1::2], strict=True))
+        return Record.from_hash(key, pairs)
+
+    def handoff(
+        self, key: str, job_id: str, due: float, *, slot: float | None = None, failed: bool = False
+    ) -> int | None:
+        """Schedule a new job for the record at `due`; returns the attempts count, or None
+        when this job no longer owns the record. `failed` counts one more transient failure."""
+        new_id = jobs.new_job_id()
+        result = self._handoff(
+            keys=[key, jobs.job_key(new_id), jobs.SCHEDULED_KEY, jobs.QUEUES_SET_KEY, PENDING_KEY],
+            args=[
+                job_id,
+                new_id,
+                repr(due),
+                jobs.QUEUE_KEY,
+                repr(time.time()),
+                "1" if failed else "0",
+                *jobs.push_job_fields(new_id, key, slot),
+            ],
+        )
+        return None if result == -1 else int(result)
+
+    def finish(
+        self,
+        record: Record,
+        job_id: str,
+        *,
+        core: str,
+        full: str,
+        overlay: bytes,
+        held: bool = True,
+    ) -> str:
+        """Remember what Kanal acknowledged: 'done', or 'again' when a newer state arrived.
+
+        `held` is False when no call was made for a record Kanal never held: nothing is then
+        remembered as delivered."""
+        result = self._finish(
+            keys=[record.key, PENDING_KEY],
+            args=[
+                job_id,
+                record.version,
+                core,
+                full,
+                overlay,
+                defaults.DELIVERED_RECORD_TTL,
+                "1" if record.resource in POST_ONLY else "0",
+                "1" if held else "0",
+            ],
+        )
+        return result.decode() if isinstance(result, bytes) else str(result)
+
+    def fail(self, record: Record, job_id: str, error: str) -> None:
+        """Park the record after a permanent failure (its job goes to RQ's failed registry)."""
+        self._fail(
+            keys=[record.key, PENDING_KEY], args=[job_id, error[:2000], defaults.FAILED_RECORD_TTL]
+        )
+
+    def is_pending(self, key: str) -> bool:
+        """The record waits for a push (a shipment's order, say)."""
+        return bool(self._client.hget(key, "status") == b"pending")
+
+    def forget_held_core(self, key: str) -> None:
+        """Kanal answered that it does not hold the record: its next push is a whole POST."""
+        self._client.hset(key, "dcore", "")
+
+    def pending_count(self) -> int:
+        """How many records wait for a push."""
+        return int(self._client.zcard(PENDING_KEY))
+
+    def oldest_pending_age(self, now: float | None = None) -> float:
+        """Seconds the oldest pending record has waited (0 when none)."""
+        oldest = self._client.zrange(PENDING_KEY, 0, 0, withscores=True)
+        if not oldest:
+            return 0.0
+        return max((now or time.time()) - float(oldest[0][1]), 0.0)

@@ -1,0 +1,1 @@
+"""Webhooks in: signature verification, request limits, the webhook endpoints."""

@@ -1,0 +1,258 @@
+"""The webhook endpoints: verify the raw bytes, parse, map, store, and answer (DESIGN §1).
+
+Order of checks, each answered before the next is attempted:
+
+    configuration loaded?             no  → 503
+    store key known, platform its?    no  → 404
+    WooCommerce unsigned ping?        yes → 200 ignored/ping (nothing stored)
+    signature of the raw body         bad → 401 (nothing parsed, nothing stored)
+    Shopify shop domain, when set     other shop → 401
+    body is a JSON object?            no  → 400
+    map → every action Ignored?       yes → 200 ignored/<reason>
+    records.accept                    accepted | noted | duplicate | stale | finished |
+                                      unknown_record → 200 (ignored/<reason> when an action
+                                      was ignored and the others were only noted, e.g. the
+                                      completion of the checkout an order came from)
+                                      StorageUnavailable → 503
+
+A delivery signed with our secret but announcing another shop's domain gets 401, not 404:
+the store key in the URL exists, the request is what is not acceptable. The domain is only
+compared after the signature, so the answer reveals nothing to an unsigned caller.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import orjson
+import redis
+from starlette.requests import ClientDisconnect, Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from bridge import metrics
+from bridge.config import BridgeConfig, Platform, StoreConfig
+from bridge.errors import SignatureError, StorageUnavailable
+from bridge.intake.middleware import request_id
+from bridge.intake.signatures import ShopifyVerifier, Verifier, WooCommerceVerifier
+from mappers import Action, Ignored, StoreContext, map_webhook
+
+logger = logging.getLogger("bridge.intake.webhooks")
+
+Mapper = Callable[[str, str, object, StoreContext], list[Action]]
+
+_PING = re.compile(rb"webhook_id=\d+")
+
+# What each outcome of RecordStore.accept is answered with.
+_OUTCOMES: dict[str, dict[str, str]] = {
+    "accepted": {"status": "accepted"},
+    "noted": {"status": "accepted"},  # kept for later (a checkout's completion seen first)
+    "duplicate": {"status": "duplicate"},
+    "stale": {"status": "ignored", "reason": "stale_version"},
+    "finished": {"status": "ignored", "reason": "finished"},
+    "unknown_record": {"status": "ignored", "reason": "unknown_record"},
+}
+
+
+class Records(Protocol):
+    """What the endpoints need from the record store (`bridge.delivery.records.RecordStore`)."""
+
+    async def accept(self, store: str, actions: Sequence[Action], delivery_id: str | None) -> str:
+        """Store the actions durably; raise StorageUnavailable when that cannot be done."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class _Store:
+    config: StoreConfig
+    verifier: Verifier
+    context: StoreContext
+
+
+@dataclass(frozen=True, slots=True)
+class _Answer:
+    status_code: int
+    content: dict[str, Any]
+    label: str  # for logs and metrics: accepted, duplicate, ignored, invalid_signature, ...
+    detail: str | None = None  # logged, never sent: why the signature failed
+
+
+@dataclass(slots=True)
+class _Delivery:
+    """What is known about the request so far, for its one log record."""
+
+    platform: str
+    store: str
+    started: float
+    topic: str | None = None
+    delivery_id: str | None = None
+    external_id: str | None = None
+
+
+class Webhooks:
+    """POST /webhooks/shopify/{store} and POST /webhooks/woocommerce/{store}.
+
+    `records` is set by the app's lifespan once Redis is connected; until then (and when
+    the configuration failed to load) the endpoints answer 503.
+    """
+
+    def __init__(
+        self,
+        config: BridgeConfig | None,
+        records: Records | None = None,
+        mapper: Mapper = map_webhook,
+    ) -> None:
+        self.records = records
+        self._mapper = mapper
+        self._stores: dict[str, _Store] | None = None
+        if config is not None:
+            self._stores = {key: _store(store) for key, store in config.stores.items()}
+
+    def routes(self) -> list[Route]:
+        return [
+            Route("/webhooks/shopify/{store}", self.shopify, methods=["POST"]),
+            Route("/webhooks/woocommerce/{store}", self.woocommerce, methods=["POST"]),
+        ]
+
+    async def shopify(self, request: Request) -> Response:
+        return await self._endpoint("shopify", request)
+
+    async def woocommerce(self, request: Request) -> Response:
+        return await self._endpoint("woocommerce", request)
+
+    async def _endpoint(self, platform: Platform, request: Request) -> Response:
+        delivery = _Delivery(platform, request.path_params["store"], time.perf_counter())
+        try:
+            answer = await self._answer(delivery, request)
+        except ClientDisconnect:
+            answer = _Answer(400, {"error": "client disconnected"}, "client_disconnected")
+        _log(delivery, answer)
+        return Response(
+            orjson.dumps(answer.content),
+            status_code=answer.status_code,
+            media_type="application/json",
+        )
+
+    async def _answer(self, delivery: _Delivery, request: Request) -> _Answer:
+        if self._stores is None:
+            return _Answer(503, {"error": "configuration not loaded"}, "not_configured")
+        store = self._stores.get(delivery.store)
+        if store is None:
+            return _Answer(404, {"error": "unknown store"}, "unknown_store")
+        if store.config.platform != delivery.platform:
+            error = f"store is not a {delivery.platform} store"
+            return _Answer(404, {"error": error}, "wrong_platform")
+
+        body = await request.body()
+        headers = request.headers
+        if (
+            delivery.platform == "woocommerce"
+            and "x-wc-webhook-signature" not in headers
+            and _PING.fullmatch(body)
+        ):
+            return _ignored("ping")
+        try:
+            store.verifier.verify(body, headers)
+        except SignatureError as exc:
+            return _Answer(401, {"error": "invalid signature"}, "invalid_signature", str(exc))
+
+        if delivery.platform == "shopify":
+            delivery.topic = headers.get("x-shopify-topic")
+            delivery.delivery_id = headers.get("x-shopify-webhook-id") or None
+            domain = headers.get("x-shopify-shop-domain", "").strip().lower()
+            if store.config.shop_domain and domain != store.config.shop_domain:
+                return _Answer(401, {"error": "shop domain does not match"}, "wrong_shop")
+        else:
+            # WooCommerce has no stable delivery id: dedup comes from the record version.
+            delivery.topic = headers.get("x-wc-webhook-topic")
+
+        try:
+            payload = orjson.loads(body)
+        except orjson.JSONDecodeError:
+            payload = None
+        if not isinstance(payload, dict):
+            return _Answer(400, {"error": "body is not a JSON object"}, "not_an_object")
+        if isinstance(payload.get("id"), int | str):
+            delivery.external_id = str(payload["id"])
+
+        try:
+            actions = self._mapper(delivery.platform, delivery.topic or "", payload, store.context)
+        except Exception:
+            logger.exception("mapping failed", extra={"store": delivery.store})
+            return _Answer(500, {"error": "internal error"}, "mapping_failed")
+        kept = [action for action in actions if not isinstance(action, Ignored)]
+        first = next((a.reason for a in actions if isinstance(a, Ignored)), None)
+        if not kept:
+            return _ignored(first or "nothing_to_send")
+
+        if self.records is None:
+            return _unavailable()
+        try:
+            outcome = await self.records.accept(delivery.store, actions, delivery.delivery_id)
+        except (StorageUnavailable, redis.RedisError) as exc:
+            return _unavailable(str(exc))
+        content = _OUTCOMES.get(outcome)
+        if content is None:
+            logger.error("unexpected outcome %r from the record store", outcome)
+            return _Answer(500, {"error": "internal error"}, "unexpected_outcome")
+        if first is not None and outcome != "accepted":
+            # The main action was ignored (an order without a phone) and its side effect was
+            # only noted (the checkout it completes): the answer says why nothing is sent.
+            return _ignored(first)
+        return _Answer(200, content, content["status"])
+
+
+def _store(config: StoreConfig) -> _Store:
+    secrets = [secret.get_secret_value().encode() for secret in config.webhook_secrets]
+    verifier: Verifier
+    if config.platform == "shopify":
+        verifier = ShopifyVerifier(secrets)
+    else:
+        verifier = WooCommerceVerifier(secrets)
+    return _Store(config, verifier, config.context())
+
+
+def _ignored(reason: str) -> _Answer:
+    return _Answer(200, {"status": "ignored", "reason": reason}, "ignored")
+
+
+def _unavailable(detail: str | None = None) -> _Answer:
+    content = {"error": "storage unavailable, retry later"}
+    return _Answer(503, content, "storage_unavailable", detail)
+
+
+def _log(delivery: _Delivery, answer: _Answer) -> None:
+    """The one log record per webhook; metrics hook in here too."""
+    status = answer.status_code
+    seconds = time.perf_counter() - delivery.started
+    reason = answer.content.get("reason") or answer.detail
+    known = answer.label not in ("unknown_store", "not_configured")
+    store = delivery.store if known else None
+    metrics.webhook(delivery.platform, store, delivery.topic, answer.label, reason, seconds)
+    level = logging.INFO if status < 400 else logging.WARNING if status < 500 else logging.ERROR
+    extra: Mapping[str, object] = {
+        "store": delivery.store,
+        "platform": delivery.platform,
+        "topic": delivery.topic,
+        "delivery_id": delivery.delivery_id,
+        "external_id": delivery.external_id,
+        "answer": answer.label,
+        "reason": reason,
+        "status_code": status,
+        "duration_ms": round(seconds * 1000, 2),
+        "request_id": request_id.get(),
+    }
+    logger.log(
+        level,
+        "webhook %s/%s -> %d %s",
+        delivery.platform,
+        delivery.store,
+        status,
+        answer.label,
+        extra=extra,
+    )

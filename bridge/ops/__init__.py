@@ -1,0 +1,1 @@
+"""What operators see and run: dashboard, metrics exposition, CLI verbs, demo, local Redis."""

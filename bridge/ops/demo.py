@@ -1,0 +1,180 @@
+"""Demo mode: with no configuration at all, `make run` runs a demo store against the emulator.
+
+Demo mode applies when neither `BRIDGE_CONFIG` nor `BRIDGE_CONFIG_TOML` is set and there is
+no `bridge.toml`. The demo store `demo-shop` (Shopify) sends to the bundled Kanal emulator
+on 127.0.0.1:8099, with fixed, public demo credentials.
+
+    python -m bridge.ops.demo prepare --data .data   # shell `export` lines for make run
+    python -m bridge.ops.demo banner --port 8000     # how to send a signed sample webhook
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shlex
+import sys
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+from bridge.config import Settings, load_config
+from bridge.errors import ConfigError
+
+DEMO_ENV = "KANAL_BRIDGE_DEMO"
+DEMO_STORE = "demo-shop"
+DEMO_KANAL_STORE_ID = 1
+DEMO_KANAL_KEY = "demo-kanal-key-000000000"
+DEMO_SECRET = "demo-webhook-secret"
+EMULATOR_PORT = 8099
+EMULATOR_URL = f"http://127.0.0.1:{EMULATOR_PORT}"
+
+DEMO_TOML = f"""\
+# DEMO MODE: written by `make run` because there is no bridge.toml (nor BRIDGE_CONFIG or
+# BRIDGE_CONFIG_TOML). Orders go to the bundled Kanal emulator, not to Kanal. Write a
+# bridge.toml (see the README) to leave demo mode; this file is rewritten at every start.
+[kanal]
+api_url = "{EMULATOR_URL}"
+
+[stores.{DEMO_STORE}]
+platform = "shopify"
+kanal_store_id = {DEMO_KANAL_STORE_ID}
+kanal_api_key = "{DEMO_KANAL_KEY}"
+webhook_secrets = ["{DEMO_SECRET}"]
+default_country = "FR"
+"""
+
+# Started before web and worker in demo mode, with the demo store's id and key.
+EMULATOR_PROCESS = (
+    f"emulator: kanal-bridge emulator --port {EMULATOR_PORT} "
+    f"--store {DEMO_KANAL_STORE_ID}:{DEMO_KANAL_KEY}"
+)
+
+
+def demo_wanted(env: Mapping[str, str] | None = None, root: Path = Path(".")) -> bool:
+    """True when nothing configures the bridge: no BRIDGE_CONFIG(_TOML), no bridge.toml."""
+    env = os.environ if env is None else env
+    if env.get("BRIDGE_CONFIG_TOML") or env.get("BRIDGE_CONFIG"):
+        return False
+    return not (root / "bridge.toml").exists()
+
+
+def demo_env(config_path: Path) -> dict[str, str]:
+    """The environment of the processes in demo mode (KANAL_API_URL pins the emulator)."""
+    return {
+        "BRIDGE_CONFIG": str(config_path),
+        "KANAL_API_URL": EMULATOR_URL,
+        DEMO_ENV: "1",
+    }
+
+
+def effective_env(env: Mapping[str, str] | None = None) -> dict[str, str]:
+    """`env`, plus the demo configuration (inline) when demo mode applies: for CLI verbs."""
+    env = dict(os.environ if env is None else env)
+    if demo_wanted(env):
+        env.update(BRIDGE_CONFIG_TOML=DEMO_TOML, KANAL_API_URL=EMULATOR_URL)
+        env[DEMO_ENV] = "1"
+    return env
+
+
+def write_demo_config(data_dir: Path) -> Path:
+    """Write the demo TOML under `data_dir` and return its path."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    path = data_dir / "demo-bridge.toml"
+    path.write_text(DEMO_TOML, encoding="utf-8")
+    return path
+
+
+def run_procfile(procfile: str, demo: bool) -> str:
+    """The Procfile make run starts: the Procfile's own web and worker lines, verbatim,
+    plus the emulator in demo mode. `web` comes first so that honcho gives it the base PORT."""
+    lines = {}
+    for line in procfile.splitlines():
+        name, _, command = line.partition(":")
+        if name.strip() in ("web", "worker") and command.strip():
+            lines[name.strip()] = line
+    missing = {"web", "worker"} - set(lines)
+    if missing:
+        raise ValueError(f"the Procfile has no {' or '.join(sorted(missing))} process")
+    out = [lines["web"], lines["worker"]]
+    if demo:
+        out.append(EMULATOR_PROCESS)
+    return "\n".join(out) + "\n"
+
+
+def prepare(data_dir: Path, procfile: Path, env: Mapping[str, str] | None = None) -> str:
+    """Write what make run needs under `data_dir`; shell lines exporting its environment."""
+    demo = demo_wanted(env)
+    exports: dict[str, str] = {}
+    if demo:
+        exports = demo_env(write_demo_config(data_dir).resolve())
+    data_dir.mkdir(parents=True, exist_ok=True)
+    target = data_dir / "Procfile.run"
+    target.write_text(run_procfile(procfile.read_text(encoding="utf-8"), demo), encoding="utf-8")
+    return "".join(f"export {name}={shlex.quote(value)}\n" for name, value in exports.items())
+
+
+def banner(port: int, env: Mapping[str, str] | None = None) -> str:
+    """What make run prints before starting: the mode, and how to send a signed sample."""
+    env = os.environ if env is None else env
+    sample = "bridge/samples/shopify-order.json"
+    # send-sample posts to $PORT, else 8000; name the port when it differs.
+    port_prefix = "" if str(port) == env.get("PORT", "8000") else f"PORT={port} "
+    if env.get(DEMO_ENV) == "1":
+        url = f"http://127.0.0.1:{port}/webhooks/shopify/{DEMO_STORE}"
+        return f"""
+==================================== DEMO MODE ====================================
+No bridge.toml, BRIDGE_CONFIG or BRIDGE_CONFIG_TOML: the bridge runs one demo store,
+'{DEMO_STORE}' (Shopify, webhook secret '{DEMO_SECRET}'), that sends orders to the
+bundled Kanal emulator at {EMULATOR_URL}, not to Kanal. Config: {env.get("BRIDGE_CONFIG")}
+Redis: {env.get("REDIS_URL", "")}
+
+Send a signed sample order webhook (from another terminal, in this folder):
+  {port_prefix}.venv/bin/kanal-bridge send-sample --store {DEMO_STORE}
+or the same with curl (the bundled sample as is, so a second send is no news to Kanal):
+  sig=$(openssl dgst -sha256 -hmac '{DEMO_SECRET}' -binary < {sample} | base64)
+  curl -sS {url} -H 'Content-Type: application/json' \\
+    -H 'X-Shopify-Topic: orders/create' -H 'X-Shopify-Shop-Domain: {DEMO_STORE}.myshopify.com' \\
+    -H "X-Shopify-Webhook-Id: curl-$(date +%s)" -H "X-Shopify-Hmac-Sha256: $sig" \\
+    --data-binary @{sample}
+Then see what "Kanal" received (the push waits a couple of seconds to settle):
+  curl -sS {EMULATOR_URL}/_emulator/records
+Write a bridge.toml (see the README) to leave demo mode.
+====================================================================================
+"""
+    stores = _store_keys(env)
+    first = stores[0] if stores else "STORE"
+    return f"""
+kanal-bridge: web on http://127.0.0.1:{port}, stores: {", ".join(stores) or "?"}
+Redis: {env.get("REDIS_URL", "")}
+Send a signed sample order webhook (from another terminal, in this folder):
+  {port_prefix}.venv/bin/kanal-bridge send-sample --store {first}
+"""
+
+
+def _store_keys(env: Mapping[str, str]) -> list[str]:
+    try:
+        config = load_config(Settings.from_env(env), env)
+    except ConfigError:
+        return []
+    return sorted(config.stores)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """The command line described in the module docstring."""
+    parser = argparse.ArgumentParser(prog="python -m bridge.ops.demo", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    prepare_cmd = commands.add_parser("prepare", help="print the exports make run evaluates")
+    prepare_cmd.add_argument("--data", type=Path, default=Path(".data"))
+    prepare_cmd.add_argument("--procfile", type=Path, default=Path("Procfile"))
+    banner_cmd = commands.add_parser("banner", help="print how to send a sample webhook")
+    banner_cmd.add_argument("--port", type=int, default=8000)
+    args = parser.parse_args(argv)
+    if args.command == "prepare":
+        sys.stdout.write(prepare(args.data, args.procfile))
+    else:
+        sys.stdout.write(banner(args.port))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

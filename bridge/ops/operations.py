@@ -1,0 +1,108 @@
+"""What the operational CLI verbs do: list and replay failed pushes, show the bridge's state."""
+
+from __future__ import annotations
+
+import time
+
+import redis
+from rq.job import Job
+from rq.registry import FailedJobRegistry, ScheduledJobRegistry, StartedJobRegistry
+
+from bridge.config import Settings, load_config
+from bridge.connection import sync_redis
+from bridge.delivery import jobs
+from bridge.delivery.limiter import pace_key
+from bridge.delivery.records import WorkerRecords
+from bridge.errors import ConfigError
+
+
+def _failed(client: redis.Redis) -> FailedJobRegistry:
+    return FailedJobRegistry(queue=jobs.queue(client))
+
+
+def failed_rows(client: redis.Redis) -> list[dict[str, str]]:
+    """One row per failed push: job id, record, when, and Kanal's answer."""
+    registry = _failed(client)
+    rows = []
+    for job in Job.fetch_many(
+        registry.get_job_ids(), connection=client, serializer=jobs.queue(client).serializer
+    ):
+        if job is None:
+            continue
+        result = job.latest_result()
+        error = (result.exc_string or "") if result else ""
+        last_line = error.strip().splitlines()[-1] if error.strip() else ""
+        rows.append(
+            {
+                "job": job.id,
+                "record": job.args[0].split(":", 2)[-1] if job.args else "?",
+                "failed_at": job.ended_at.strftime("%Y-%m-%d %H:%M:%S") if job.ended_at else "",
+                "error": last_line[:300],
+            }
+        )
+    return rows
+
+
+def failed_list(settings: Settings) -> int:
+    """Print the failed pushes; exit status 0."""
+    rows = failed_rows(sync_redis(settings.redis_url))
+    if not rows:
+        print("no failed pushes")
+        return 0
+    for row in rows:
+        print(f"{row['job']}  {row['failed_at']}  {row['record']}\n    {row['error']}")
+    print(f"{len(rows)} failed push(es); `kanal-bridge failed retry ID` or `--all` replays them")
+    return 0
+
+
+def retry_failed(client: redis.Redis, job_ids: list[str], every: bool) -> tuple[int, list[str]]:
+    """Requeue failed pushes (they push the record's latest state); returns (done, unknown ids)."""
+    registry = _failed(client)
+    held = set(registry.get_job_ids())
+    wanted = sorted(held) if every else job_ids
+    unknown = [job_id for job_id in wanted if job_id not in held]
+    done = 0
+    for job_id in wanted:
+        if job_id in held:
+            registry.requeue(job_id)
+            done += 1
+    return done, unknown
+
+
+def failed_retry(settings: Settings, job_ids: list[str], every: bool) -> int:
+    """Replay failed pushes; exit status 1 when an id is not a failed push."""
+    done, unknown = retry_failed(sync_redis(settings.redis_url), job_ids, every)
+    for job_id in unknown:
+        print(f"{job_id}: not in the failed registry")
+    print(f"requeued {done} push(es)")
+    return 1 if unknown else 0
+
+
+def status(settings: Settings) -> int:
+    """Print queues, pending records, failures and each Kanal store's budget."""
+    client = sync_redis(settings.redis_url)
+    queue = jobs.queue(client)
+    records = WorkerRecords(client)
+    print(f"queued pushes:      {queue.count}")
+    print(f"scheduled pushes:   {ScheduledJobRegistry(queue=queue).count}")
+    print(f"running pushes:     {StartedJobRegistry(queue=queue).count}")
+    print(f"failed pushes:      {_failed(client).count}")
+    print(
+        f"pending records:    {records.pending_count()}"
+        f" (oldest waiting {records.oldest_pending_age():.0f}s)"
+    )
+    try:
+        config = load_config(settings)
+    except ConfigError as exc:
+        print(f"stores: configuration unusable: {exc}")
+        return 1
+    now = time.time()
+    for kanal_id in sorted({store.kanal_store_id for store in config.stores.values()}):
+        tat, paused = client.hmget(pace_key(kanal_id), "tat", "paused")
+        backlog = max(float(tat or 0) - now, 0.0)
+        pause = max(float(paused or 0) - now, 0.0)
+        print(
+            f"kanal store {kanal_id}: {config.rate_for(kanal_id)}/min, "
+            f"budget booked {backlog:.0f}s ahead" + (f", paused {pause:.0f}s" if pause else "")
+        )
+    return 0

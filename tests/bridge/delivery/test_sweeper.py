@@ -1,0 +1,81 @@
+"""The sweeper hands pending records whose job is gone to a new job, and leaves live ones alone."""
+
+from __future__ import annotations
+
+import time
+
+import redis
+import redis.asyncio
+
+from bridge.delivery import jobs
+from bridge.delivery.records import PENDING_KEY, record_key
+from bridge.delivery.sweeper import sweep
+from tests import pushes
+
+KEY = record_key("shop", "orders", "1")
+
+
+def accept(redis_url: str) -> None:
+    pushes.accept(redis_url, [pushes.order(external_id="1")])
+
+
+def owner(client: redis.Redis) -> str:
+    return str(client.hget(KEY, "job").decode())
+
+
+def test_a_live_scheduled_job_is_left_alone(redis_url: str, redis_client: redis.Redis) -> None:
+    accept(redis_url)
+    job_id = owner(redis_client)
+    assert sweep(redis_client, now=time.time() + 3600) == 0
+    assert owner(redis_client) == job_id
+
+
+def test_a_record_whose_job_vanished_gets_a_new_one(
+    redis_url: str, redis_client: redis.Redis
+) -> None:
+    accept(redis_url)
+    lost = owner(redis_client)
+    redis_client.delete(jobs.job_key(lost))
+    redis_client.zrem(jobs.SCHEDULED_KEY, lost)
+
+    assert sweep(redis_client, now=time.time() + 3600) == 1
+    rescued = owner(redis_client)
+    assert rescued != lost
+    assert redis_client.zscore(jobs.SCHEDULED_KEY, rescued) is not None
+
+
+def test_a_job_started_longer_ago_than_any_push_takes_is_dead(
+    redis_url: str, redis_client: redis.Redis
+) -> None:
+    accept(redis_url)
+    job_id = owner(redis_client)
+    redis_client.hset(
+        jobs.job_key(job_id), mapping={"status": "started", "started_at": "2020-01-01T00:00:00Z"}
+    )
+    assert sweep(redis_client, now=time.time() + 60) == 1
+    assert owner(redis_client) != job_id
+
+
+def test_a_job_started_just_now_is_alive(redis_url: str, redis_client: redis.Redis) -> None:
+    accept(redis_url)
+    job_id = owner(redis_client)
+    started = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    redis_client.hset(jobs.job_key(job_id), mapping={"status": "started", "started_at": started})
+    assert sweep(redis_client, now=time.time() + 40) == 0
+
+
+def test_records_within_the_grace_period_are_not_touched(
+    redis_url: str, redis_client: redis.Redis
+) -> None:
+    accept(redis_url)
+    redis_client.delete(jobs.job_key(owner(redis_client)))
+    assert sweep(redis_client) == 0
+
+
+def test_an_expired_record_leaves_the_pending_index(
+    redis_url: str, redis_client: redis.Redis
+) -> None:
+    accept(redis_url)
+    redis_client.delete(KEY)
+    sweep(redis_client, now=time.time() + 3600)
+    assert redis_client.zscore(PENDING_KEY, KEY) is None
