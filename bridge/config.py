@@ -9,9 +9,18 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 import phonenumbers
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from bridge import defaults
 from bridge.errors import ConfigError
@@ -21,6 +30,25 @@ Platform = Literal["shopify", "woocommerce"]
 
 _VARIABLE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 _STORE_KEY = re.compile(r"^[a-z0-9-]+$")
+_API_VERSION = re.compile(r"^20[0-9]{2}-(01|04|07|10)$")
+_PREFIX = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,31}$")
+LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
+
+# Keys that only make sense on one platform: set on the other, they are refused by name.
+SHOPIFY_ONLY = ("admin_api_token", "client_id", "client_secret", "api_version", "admin_api_url")
+WOOCOMMERCE_ONLY = ("site_url", "consumer_key", "consumer_secret", "query_string_auth")
+
+
+def check_base_url(value: str) -> str:
+    """An absolute https URL, or http to a loopback host (emulators, tests); no trailing /."""
+    parts = urlsplit(value.strip())
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError("must be an absolute http(s) URL")
+    if parts.scheme == "http" and parts.hostname not in LOOPBACK_HOSTS:
+        raise ValueError("must use https (plain http only to localhost, 127.0.0.1 or ::1)")
+    if parts.query or parts.fragment or parts.username or parts.password:
+        raise ValueError("must not carry a query, a fragment or credentials")
+    return value.strip().rstrip("/")
 
 
 class _Strict(BaseModel):
@@ -38,6 +66,40 @@ class DeliveryConfig(_Strict):
     settle_seconds: float = Field(defaults.SETTLE_SECONDS, ge=0, le=300)
 
 
+class BridgeSection(_Strict):
+    """The bridge's own address and its periodic platform checks (DESIGN §4)."""
+
+    # The base the shops' webhooks point at; PUBLIC_URL overrides it.
+    public_url: str | None = None
+    watchdog_every_minutes: float = Field(defaults.WATCHDOG_EVERY_MINUTES, ge=0, le=24 * 60)
+
+    @field_validator("public_url")
+    @classmethod
+    def _public_url(cls, value: str | None) -> str | None:
+        return check_base_url(value) if value else None
+
+
+class AlertThresholds(_Strict):
+    """When a condition alerts; a store's own `[stores.X.alerts]` overrides the defaults."""
+
+    failed_per_hour: int = Field(defaults.ALERT_FAILED_PER_HOUR, ge=1)
+    oldest_pending_minutes: float = Field(defaults.ALERT_OLDEST_PENDING_MINUTES, gt=0)
+
+
+class AlertsConfig(AlertThresholds):
+    """Alerts to a Slack-compatible incoming webhook (off without `webhook_url`)."""
+
+    webhook_url: SecretStr | None = None
+
+    @field_validator("webhook_url")
+    @classmethod
+    def _webhook_url(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None or not value.get_secret_value().strip():
+            return None
+        check_base_url(value.get_secret_value())
+        return value
+
+
 class StoreConfig(_Strict):
     """One shop: where its webhooks come from and which Kanal store they feed."""
 
@@ -52,6 +114,28 @@ class StoreConfig(_Strict):
     skip_test_orders: bool = False
     checkouts_require_consent: bool = defaults.CHECKOUTS_REQUIRE_CONSENT
     completed_means_shipped: bool = False
+    # Prepended to every external id this store sends; required (and distinct) when several
+    # stores feed one Kanal store, whose external ids are one namespace.
+    external_id_prefix: str = ""
+    # Platform API access (optional): webhooks alone work without it.
+    # Shopify: a legacy custom app's static token, or a Dev Dashboard app's client id + secret.
+    admin_api_token: SecretStr | None = None
+    client_id: str | None = None
+    client_secret: SecretStr | None = None
+    api_version: str = defaults.SHOPIFY_API_VERSION
+    admin_api_url: str | None = None  # default: https://<shop_domain>
+    # WooCommerce: the site and a Read/Write REST key.
+    site_url: str | None = None
+    consumer_key: SecretStr | None = None
+    consumer_secret: SecretStr | None = None
+    query_string_auth: bool = False  # key and secret as query parameters (servers that strip
+    # the Authorization header); HTTPS only, like Basic auth
+    reconcile_every_minutes: float = Field(defaults.RECONCILE_EVERY_MINUTES, ge=0, le=7 * 24 * 60)
+    reconcile_customers_every_hours: float = Field(
+        defaults.RECONCILE_CUSTOMERS_EVERY_HOURS, ge=0, le=30 * 24
+    )
+    quiet_hours: float | None = Field(None, gt=0)
+    alerts: AlertThresholds | None = None
 
     @field_validator("kanal_api_key")
     @classmethod
@@ -82,6 +166,83 @@ class StoreConfig(_Strict):
     def _lower_domain(cls, value: str | None) -> str | None:
         return value.strip().lower() if value else None
 
+    @field_validator("external_id_prefix")
+    @classmethod
+    def _prefix(cls, value: str) -> str:
+        if value and not _PREFIX.match(value):
+            raise ValueError("must be 1-32 characters: letters, digits and _ . : - (not first)")
+        return value
+
+    @field_validator("api_version")
+    @classmethod
+    def _api_version(cls, value: str) -> str:
+        if not _API_VERSION.match(value):
+            raise ValueError(f"{value!r} is not a Shopify API version (YYYY-01/04/07/10)")
+        return value
+
+    @field_validator("admin_api_url", "site_url")
+    @classmethod
+    def _base_url(cls, value: str | None) -> str | None:
+        return check_base_url(value) if value else None
+
+    @field_validator("admin_api_token", "client_secret", "consumer_key", "consumer_secret")
+    @classmethod
+    def _no_blank_secret(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and not value.get_secret_value().strip():
+            raise ValueError("must not be empty (leave the key out instead)")
+        return value
+
+    @model_validator(mode="after")
+    def _platform_credentials(self) -> StoreConfig:
+        foreign = WOOCOMMERCE_ONLY if self.platform == "shopify" else SHOPIFY_ONLY
+        for name in foreign:
+            if name in self.model_fields_set:
+                raise ValueError(f"{name}: not a {self.platform} setting")
+        if self.platform == "shopify":
+            if self.admin_api_token and (self.client_id or self.client_secret):
+                raise ValueError(
+                    "admin_api_token: give either admin_api_token or client_id + client_secret"
+                )
+            if bool(self.client_id) != bool(self.client_secret):
+                missing = "client_secret" if self.client_id else "client_id"
+                raise ValueError(f"{missing}: client_id and client_secret go together")
+            if self.has_api_access and not (self.admin_api_url or self.shop_domain):
+                raise ValueError("shop_domain: required with API credentials (or admin_api_url)")
+        else:
+            given = [n for n in ("site_url", "consumer_key", "consumer_secret") if getattr(self, n)]
+            if given and len(given) < 3:
+                missing = next(
+                    n for n in ("site_url", "consumer_key", "consumer_secret") if n not in given
+                )
+                raise ValueError(
+                    f"{missing}: site_url, consumer_key and consumer_secret go together"
+                )
+        return self
+
+    @property
+    def has_api_access(self) -> bool:
+        """Whether the bridge can call the shop's own API (connect, watchdog, reconciliation)."""
+        if self.platform == "shopify":
+            return bool(self.admin_api_token or (self.client_id and self.client_secret))
+        return bool(self.site_url and self.consumer_key and self.consumer_secret)
+
+    @property
+    def shop_api_url(self) -> str | None:
+        """The base URL of the shop's admin API: Shopify's admin host, WooCommerce's site."""
+        if self.platform == "woocommerce":
+            return self.site_url
+        if self.admin_api_url:
+            return self.admin_api_url
+        return f"https://{self.shop_domain}" if self.shop_domain else None
+
+    def thresholds(self, alerts: AlertThresholds) -> AlertThresholds:
+        """This store's alert thresholds: its own where set, else the `[alerts]` defaults."""
+        if self.alerts is None:
+            return AlertThresholds(**alerts.model_dump(include=set(AlertThresholds.model_fields)))
+        own = self.alerts.model_dump(exclude_unset=True)
+        base = alerts.model_dump(include=set(AlertThresholds.model_fields))
+        return AlertThresholds(**{**base, **own})
+
     def context(self) -> StoreContext:
         """What the mappers may know about this store."""
         return StoreContext(
@@ -98,6 +259,8 @@ class BridgeConfig(_Strict):
 
     kanal: KanalConfig = KanalConfig()
     delivery: DeliveryConfig = DeliveryConfig()
+    bridge: BridgeSection = BridgeSection()
+    alerts: AlertsConfig = AlertsConfig()
     stores: dict[str, StoreConfig] = Field(min_length=1)
 
     @field_validator("stores")
@@ -107,6 +270,40 @@ class BridgeConfig(_Strict):
             if not _STORE_KEY.match(key):
                 raise ValueError(f"store key {key!r} must match [a-z0-9-]+")
         return value
+
+    @model_validator(mode="after")
+    def _one_namespace_per_kanal_store(self) -> BridgeConfig:
+        """Kanal keys records by (store, external_id): stores sharing a Kanal store must
+        not be able to send the same external id, so each sets a prefix no other one starts
+        with."""
+        by_kanal: dict[int, list[str]] = {}
+        for key, store in sorted(self.stores.items()):
+            by_kanal.setdefault(store.kanal_store_id, []).append(key)
+        for kanal_id, keys in by_kanal.items():
+            if len(keys) < 2:
+                continue
+            for key in keys:
+                prefix = self.stores[key].external_id_prefix
+                if not prefix:
+                    raise ValueError(
+                        f"stores.{key}.external_id_prefix: required, because stores "
+                        f"{', '.join(keys)} all feed Kanal store {kanal_id} and their ids "
+                        "could collide there"
+                    )
+                for other in keys:
+                    theirs = self.stores[other].external_id_prefix
+                    if other != key and theirs and theirs.startswith(prefix):
+                        raise ValueError(
+                            f"stores.{other}.external_id_prefix: must not start with "
+                            f"stores.{key}'s prefix (both feed Kanal store {kanal_id})"
+                        )
+        return self
+
+    def public_url(self, env: Mapping[str, str] | None = None) -> str | None:
+        """Where the shops' webhooks point: PUBLIC_URL, else `[bridge] public_url`."""
+        env = os.environ if env is None else env
+        override = env.get("PUBLIC_URL")
+        return check_base_url(override) if override else self.bridge.public_url
 
     def rate_for(self, kanal_store_id: int) -> int:
         """Requests per minute allowed for one Kanal store (the lowest any bridge store sets)."""
@@ -211,7 +408,8 @@ def _describe(exc: ValidationError) -> str:
         elif error["type"] == "missing":
             messages.append(f"{location}: required key is missing")
         else:
-            messages.append(f"{location}: {error['msg']}")
+            message = error["msg"].removeprefix("Value error, ")
+            messages.append(f"{location}: {message}" if location else message)
     return "; ".join(messages)
 
 

@@ -81,3 +81,21 @@ KEY_PREFIX = "kb"
 
 # The single RQ queue the pushes go through.
 QUEUE_NAME = "kanal"
+
+# Shopify GraphQL Admin API version used when a store names none: a current stable version
+# (Shopify releases quarterly and supports each version for at least 12 months).
+SHOPIFY_API_VERSION = "2026-10"
+
+# How often the watchdog checks (and repairs) each store's webhook subscriptions: WooCommerce
+# disables a webhook after 7 failed deliveries in a row, Shopify deletes subscriptions after
+# 8 failed tries over 4 hours; 10 minutes bounds how long a shop stays deaf after either.
+WATCHDOG_EVERY_MINUTES = 10.0
+
+# Reconciliation: how often each store's recently changed orders are fetched from its API.
+RECONCILE_EVERY_MINUTES = 15.0
+# WooCommerce lists customers without a date filter (a full scan): rarely.
+RECONCILE_CUSTOMERS_EVERY_HOURS = 24.0
+
+# Alerts: failed records gained within an hour, and the age of the oldest pending record.
+ALERT_FAILED_PER_HOUR = 10
+ALERT_OLDEST_PENDING_MINUTES = 30.0

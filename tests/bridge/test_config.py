@@ -22,6 +22,7 @@ kanal_api_key = "${KEY}"
 webhook_secrets = ["${SECRET}", "${OLD}"]
 default_country = "fr"
 shop_domain = "Main-Shop.myshopify.com"
+external_id_prefix = "ms-"
 
 [stores.eu-shop]
 platform = "woocommerce"
@@ -30,6 +31,7 @@ kanal_api_key = "${KEY}"
 webhook_secrets = ["${SECRET}"]
 requests_per_minute = 30
 abandoned_after_minutes = 0.5
+external_id_prefix = "eu-"
 """
 
 
@@ -154,3 +156,99 @@ def test_settings_have_the_documented_defaults() -> None:
 def test_a_number_that_is_not_one_is_named(name: str) -> None:
     with pytest.raises(ConfigError, match=name):
         Settings.from_env({name: "eighty"})
+
+
+API = """
+[bridge]
+public_url = "https://bridge.example.com/"
+
+[alerts]
+webhook_url = "${HOOK}"
+failed_per_hour = 5
+
+[stores.main-shop]
+platform = "shopify"
+kanal_store_id = 1
+kanal_api_key = "${KEY}"
+webhook_secrets = ["${SECRET}"]
+shop_domain = "main-shop.myshopify.com"
+client_id = "abc123"
+client_secret = "${SECRET}"
+quiet_hours = 12
+
+[stores.main-shop.alerts]
+oldest_pending_minutes = 5
+
+[stores.eu-shop]
+platform = "woocommerce"
+kanal_store_id = 2
+kanal_api_key = "${KEY}"
+webhook_secrets = ["${SECRET}"]
+site_url = "https://eu-shop.example"
+consumer_key = "${CK}"
+consumer_secret = "${CS}"
+"""
+API_ENV = {**ENV, "HOOK": "https://hooks.slack.com/services/T/B/x", "CK": "ck", "CS": "cs"}
+
+
+def test_platform_api_access_and_its_defaults() -> None:
+    config = parse_config(API, API_ENV)
+    shop, woo = config.stores["main-shop"], config.stores["eu-shop"]
+    assert shop.has_api_access and woo.has_api_access
+    assert shop.shop_api_url == "https://main-shop.myshopify.com"
+    assert woo.shop_api_url == "https://eu-shop.example"
+    assert shop.api_version == "2026-10"
+    assert shop.reconcile_every_minutes == 15 and woo.reconcile_customers_every_hours == 24
+    assert config.public_url({}) == "https://bridge.example.com"
+    assert config.public_url({"PUBLIC_URL": "http://127.0.0.1:9000"}) == "http://127.0.0.1:9000"
+    assert config.bridge.watchdog_every_minutes == 10
+    assert parse_config(GOOD, ENV).stores["main-shop"].has_api_access is False
+
+
+def test_a_store_overrides_the_alert_thresholds_it_names() -> None:
+    config = parse_config(API, API_ENV)
+    own = config.stores["main-shop"].thresholds(config.alerts)
+    assert (own.failed_per_hour, own.oldest_pending_minutes) == (5, 5)
+    other = config.stores["eu-shop"].thresholds(config.alerts)
+    assert (other.failed_per_hour, other.oldest_pending_minutes) == (5, 30)
+
+
+@pytest.mark.parametrize(
+    ("change", "named"),
+    [
+        (('public_url = "https://', 'public_url = "http://'), "bridge.public_url"),
+        (
+            ('site_url = "https://eu-shop.example"', 'site_url = "http://eu-shop.example"'),
+            "site_url",
+        ),
+        (('client_id = "abc123"\n', ""), "client_id"),
+        (
+            ('client_id = "abc123"', 'admin_api_token = "${SECRET}"\nclient_id = "abc123"'),
+            "admin_api_token",
+        ),
+        (('consumer_key = "${CK}"\n', ""), "consumer_key"),
+        (('site_url = "https://eu-shop.example"\n', ""), "site_url"),
+        (("quiet_hours = 12", 'quiet_hours = 12\nconsumer_key = "x"'), "consumer_key"),
+        (('consumer_secret = "${CS}"', 'consumer_secret = "${CS}"\nclient_id = "x"'), "client_id"),
+        (('shop_domain = "main-shop.myshopify.com"\n', ""), "shop_domain"),
+        (("quiet_hours = 12", 'quiet_hours = 12\napi_version = "2026-11"'), "api_version"),
+        (("quiet_hours = 12", "quiet_hours = 0"), "quiet_hours"),
+        (("failed_per_hour = 5", "failed_per_hour = 0"), "failed_per_hour"),
+        (('webhook_url = "${HOOK}"', 'webhook_url = "ftp://x"'), "webhook_url"),
+    ],
+)
+def test_every_bad_api_setting_is_refused_naming_its_key(
+    change: tuple[str, str], named: str
+) -> None:
+    old, new = change
+    assert old in API
+    assert named in error_for(API.replace(old, new), API_ENV)
+
+
+def test_stores_feeding_one_kanal_store_need_prefixes_none_starts_another() -> None:
+    assert "stores.eu-shop.external_id_prefix: required" in error_for(
+        GOOD.replace('external_id_prefix = "eu-"\n', "")
+    )
+    clash = GOOD.replace('external_id_prefix = "eu-"', 'external_id_prefix = "ms-eu-"')
+    assert "stores.eu-shop.external_id_prefix: must not start with" in error_for(clash)
+    assert "external_id_prefix" in error_for(GOOD.replace('"eu-"', '"-eu"'))

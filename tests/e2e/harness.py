@@ -63,7 +63,7 @@ requests_per_minute = 300
 
 [stores.checkout-shop]
 platform = "shopify"
-kanal_store_id = 7
+kanal_store_id = 10
 kanal_api_key = "${{KANAL_KEY}}"
 webhook_secrets = ["${{SHOPIFY_SECRET}}"]
 default_country = "US"
@@ -72,7 +72,7 @@ checkouts_require_consent = false
 
 [stores.delayed-checkout-shop]
 platform = "shopify"
-kanal_store_id = 7
+kanal_store_id = 11
 kanal_api_key = "${{KANAL_KEY}}"
 webhook_secrets = ["${{SHOPIFY_SECRET}}"]
 default_country = "US"

@@ -1,7 +1,8 @@
 """Checkouts, shipments, customers and GDPR erasure end to end: real processes, Redis, emulator.
 
-Stores (tests/e2e/harness.py): `checkout-shop` sends abandoned checkouts at once,
-`delayed-checkout-shop` after 0.1 minute (6 s); both without the consent requirement. All
+Stores (tests/e2e/harness.py): `checkout-shop` (Kanal store 10) sends abandoned checkouts at
+once, `delayed-checkout-shop` (Kanal store 11) after 0.1 minute (6 s); both without the consent
+requirement. All
 of them feed Kanal store 7.
 """
 
@@ -19,6 +20,8 @@ pytestmark = pytest.mark.e2e
 
 LOCAL = ROOT / "tests" / "fixtures" / "shopify"
 DELAY = 6.0  # delayed-checkout-shop: abandoned_after_minutes = 0.1
+CHECKOUT_SHOP = 10  # the Kanal stores of checkout-shop and delayed-checkout-shop
+DELAYED_SHOP = 11
 
 
 def sample(path: Any) -> dict[str, Any]:
@@ -49,9 +52,11 @@ def held(emulator: Emulator, resource: str, store_id: int = 7) -> dict[str, Any]
     return {key: r["body"] for key, r in records.items() if not r["deleted"]}
 
 
-def calls(emulator: Emulator, resource: str, key: str | None = None) -> list[dict[str, Any]]:
+def calls(
+    emulator: Emulator, resource: str, key: str | None = None, store_id: int = 7
+) -> list[dict[str, Any]]:
     found = []
-    for request in emulator.requests(7):
+    for request in emulator.requests(store_id):
         parts = request["path"].split("/")
         if resource in parts and (key is None or key in parts or _body_id(request) == key):
             found.append(request)
@@ -73,8 +78,10 @@ def test_an_abandoned_checkout_reaches_kanal_once_its_delay_is_over(
     assert answer.json() == {"status": "accepted"}
 
     time.sleep(DELAY / 2)
-    assert "tok-abandoned" not in held(emulator, "checkouts")
-    body = wait_until(lambda: held(emulator, "checkouts").get("tok-abandoned"), DELAY + 15)
+    assert "tok-abandoned" not in held(emulator, "checkouts", DELAYED_SHOP)
+    body = wait_until(
+        lambda: held(emulator, "checkouts", DELAYED_SHOP).get("tok-abandoned"), DELAY + 15
+    )
     assert time.time() - started >= DELAY - 1  # not before the delay (updated_at is whole seconds)
     assert body["abandoned_at"] == iso(int(started) + DELAY)
     assert body["customer"]["phone"] == "+15025550123"
@@ -88,7 +95,7 @@ def test_the_order_placed_from_a_sent_checkout_marks_it_recovered(
     bridge.shopify(
         checkout("tok-recovered", time.time()), "checkouts/create", store="checkout-shop"
     )
-    wait_until(lambda: held(emulator, "checkouts").get("tok-recovered"), 15)
+    wait_until(lambda: held(emulator, "checkouts", CHECKOUT_SHOP).get("tok-recovered"), 15)
 
     answer = bridge.shopify(
         order_from("tok-recovered", 6101, 1), "orders/create", store="checkout-shop"
@@ -96,14 +103,20 @@ def test_the_order_placed_from_a_sent_checkout_marks_it_recovered(
     assert answer.json() == {"status": "accepted"}
     body = wait_until(
         lambda: (
-            (b := held(emulator, "checkouts")["tok-recovered"]).get("status") == "recovered" and b
+            (b := held(emulator, "checkouts", CHECKOUT_SHOP)["tok-recovered"]).get("status")
+            == "recovered"
+            and b
         ),
         15,
     )
     assert body["status"] == "recovered"
-    patches = [c for c in calls(emulator, "checkouts", "tok-recovered") if c["method"] == "PATCH"]
+    patches = [
+        c
+        for c in calls(emulator, "checkouts", "tok-recovered", CHECKOUT_SHOP)
+        if c["method"] == "PATCH"
+    ]
     assert [p["body"] for p in patches] == [{"status": "recovered"}]
-    wait_until(lambda: held(emulator, "orders").get("6101"), 15)
+    wait_until(lambda: held(emulator, "orders", CHECKOUT_SHOP).get("6101"), 15)
 
 
 SEQUENCES = {
@@ -137,8 +150,8 @@ def test_a_checkout_completed_within_its_delay_never_reaches_kanal(
     time.sleep(DELAY + 2)
     wait_until(bridge.drained, 30)
     time.sleep(1.5)
-    assert calls(emulator, "checkouts") == []
-    assert token not in held(emulator, "checkouts")
+    assert calls(emulator, "checkouts", store_id=DELAYED_SHOP) == []
+    assert token not in held(emulator, "checkouts", DELAYED_SHOP)
 
 
 def test_a_checkout_without_marketing_consent_is_not_sent_where_consent_is_required(
