@@ -5,11 +5,14 @@
     ├── SignatureError         a webhook is unsigned, or signed with none of the store's secrets
     ├── PayloadError           a verified webhook body is not a JSON object (400)
     ├── StorageUnavailable     Redis cannot store the delivery durably right now (503)
-    └── KanalError             a call to Kanal's API did not succeed
-        ├── KanalTransient     worth retrying: network error, timeout, 5xx, 429
-        │   └── KanalRateLimited   429: the store is paused for `retry_after` seconds
-        └── KanalPermanent     retrying cannot help: 400, 401, 403, 404, 422 (failed registry)
-            └── KanalNotFound  404 on PATCH: Kanal lacks the record (the worker POSTs it)
+    ├── KanalError             a call to Kanal's API did not succeed
+    │   ├── KanalTransient     worth retrying: network error, timeout, 5xx, 429
+    │   │   └── KanalRateLimited   429: the store is paused for `retry_after` seconds
+    │   └── KanalPermanent     retrying cannot help: 400, 401, 403, 404, 422 (failed registry)
+    │       └── KanalNotFound  404 on PATCH: Kanal lacks the record (the worker POSTs it)
+    └── PlatformError          a call to a shop's own API (Shopify Admin, WooCommerce REST) failed
+        ├── PlatformUnavailable    network errors, timeouts, 5xx, 429, still after the retries
+        └── PlatformAuthError      401/403: credentials wrong, revoked, or short of a permission
 
 The worker's retry decision reads from this tree (`KanalError.from_response`),
 never from status codes scattered around the code.
@@ -91,3 +94,15 @@ def _retry_after(response: httpx.Response) -> float:
         return max(float(response.headers.get("retry-after", "")), 0.0)
     except ValueError:
         return DEFAULT_RETRY_AFTER
+
+
+class PlatformError(BridgeError):
+    """A call to a shop's own API did not succeed; the message names the call."""
+
+
+class PlatformUnavailable(PlatformError):
+    """The shop's API did not answer usefully (network, timeout, 5xx, 429) after the retries."""
+
+
+class PlatformAuthError(PlatformError):
+    """The shop refused the credentials (401) or they lack a scope or permission (403)."""
