@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
+import iso4217
 import orjson
 
 # Limits from Kanal's API reference (Laravel `max:` rules count characters).
@@ -17,6 +18,16 @@ LOCALE_MAX = 10
 STATUS_MAX = 64
 URL_MAX = 1024
 CURRENCY_LEN = 3
+# Limits Kanal documents none for, as the Kanal emulator enforces them (its validation module
+# says why each): tags per record, line items per order or checkout.
+TAGS_MAX = 250
+LINE_ITEMS_MAX = 500
+# Totals live in a decimal(12,2) column: 10 integer digits, 2 decimals.
+TOTAL_MAX = Decimal("9999999999.99")
+CENTS = Decimal("0.01")
+
+# Current ISO 4217 alphabetic codes (List One), from the pinned `iso4217` package.
+CURRENCIES = frozenset(code for code in iso4217.raw_table if code)
 
 # A conservative subset of what Laravel's `email` rule (RFC validation) accepts: a dot-atom
 # local part and a dotted host name ending in a letter TLD. Anything else is dropped, because
@@ -26,7 +37,6 @@ _LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
 _EMAIL = re.compile(
     rf"(?P<local>{_ATEXT}(?:\.{_ATEXT})*)@{_LABEL}(?:\.{_LABEL})*\.(?:[A-Za-z]{{2,63}}|xn--[A-Za-z0-9-]{{1,59}})"
 )
-_CURRENCY = re.compile(r"[A-Za-z]{3}")
 # An absolute http(s) URL without spaces (recovery and tracking links).
 _URL = re.compile(r"https?://[^\s/?#@]+(?::[0-9]{1,5})?(?:[/?#]\S*)?", re.IGNORECASE)
 
@@ -69,10 +79,19 @@ def url(value: object) -> str | None:
 
 
 def currency(value: object) -> str | None:
-    """An ISO 4217-shaped currency code, upper-cased, or None."""
-    if isinstance(value, str) and _CURRENCY.fullmatch(value.strip()):
-        return value.strip().upper()
+    """A current ISO 4217 currency code, upper-cased, or None (Kanal refuses any other)."""
+    if isinstance(value, str) and (code := value.strip().upper()) in CURRENCIES:
+        return code
     return None
+
+
+def total(amount: Decimal) -> Decimal | None:
+    """`amount` as Kanal's decimal(12,2) column holds it: unchanged with 2 decimals or fewer,
+    else rounded half-up to cents (as the column would round it); None above TOTAL_MAX."""
+    exponent = amount.as_tuple().exponent
+    if isinstance(exponent, int) and exponent < -2:
+        amount = amount.quantize(CENTS, rounding=ROUND_HALF_UP)
+    return amount if amount <= TOTAL_MAX else None
 
 
 def _default(value: object) -> Any:

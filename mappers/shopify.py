@@ -110,7 +110,7 @@ def split_tags(value: object) -> list[str]:
         tag = kanal.cut(part, kanal.NAME_MAX)
         if tag is not None:
             tags[tag] = None
-    return list(tags)
+    return list(tags)[: kanal.TAGS_MAX]
 
 
 def _first(order: dict[str, Any], field: str) -> str | None:
@@ -172,6 +172,11 @@ def line_item(item: dict[str, Any]) -> dict[str, Any]:
     return {key: value for key, value in fields.items() if value is not None}
 
 
+def line_items(order: dict[str, Any]) -> list[dict[str, Any]]:
+    """The first LINE_ITEMS_MAX line items (Kanal's limit; real orders stay far below)."""
+    return payload.objs(order.get("line_items"))[: kanal.LINE_ITEMS_MAX]
+
+
 def _note_attributes(value: object) -> dict[str, str]:
     notes: dict[str, str] = {}
     for attribute in payload.objs(value)[:NOTE_ATTRIBUTES_MAX]:
@@ -224,6 +229,9 @@ def _order(order: dict[str, Any], ctx: StoreContext) -> list[Action]:
         total = money.to_amount(at(order, ("total_price_set", "shop_money", "amount")))
     if total is None:
         return [Ignored("no_total")]
+    total = kanal.total(total)
+    if total is None:
+        return [Ignored("total_out_of_range")]
     e164 = buyer_phone(order, ctx)
     if e164 is None:
         return [Ignored("no_phone")]
@@ -235,7 +243,7 @@ def _order(order: dict[str, Any], ctx: StoreContext) -> list[Action]:
         "financial_status": _status(order.get("financial_status"), FINANCIAL_STATUSES),
         "fulfillment_status": _fulfillment(order),
         "customer": buyer(order, e164),
-        "line_items": [line_item(item) for item in payload.objs(order.get("line_items"))],
+        "line_items": [line_item(item) for item in line_items(order)],
         "tags": split_tags(order.get("tags")),
         "metadata": _metadata(order),
     }

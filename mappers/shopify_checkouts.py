@@ -69,6 +69,9 @@ def map_checkout(checkout: dict[str, Any], ctx: StoreContext) -> list[Action]:
     total = money.to_amount(checkout.get("total_price"))
     if total is None:
         return [Ignored("no_total")]
+    total = kanal.total(total)
+    if total is None:
+        return [Ignored("total_out_of_range")]
     consent = _consent(checkout)
     if ctx.checkouts_require_consent and not any(consent.values()):
         return [Ignored("no_marketing_consent")]
@@ -83,7 +86,7 @@ def map_checkout(checkout: dict[str, Any], ctx: StoreContext) -> list[Action]:
         "currency": kanal.currency(checkout.get("currency")),
         "recovery_url": kanal.url(checkout.get("abandoned_checkout_url")),
         "customer": shopify.buyer(checkout, e164),
-        "line_items": [shopify.line_item(i) for i in payload.objs(checkout.get("line_items"))],
+        "line_items": [shopify.line_item(item) for item in shopify.line_items(checkout)],
         "metadata": _metadata(checkout, consent),
     }
     body = {key: value for key, value in fields.items() if value is not None}

@@ -194,6 +194,9 @@ def map_order(order: dict[str, Any], ctx: StoreContext) -> list[Action]:
     total = money.to_amount(order.get("total"))
     if total is None:
         return [Ignored("no_total")]
+    total = kanal.total(total)
+    if total is None:
+        return [Ignored("total_out_of_range")]
     e164 = _phone(order, ctx)
     if e164 is None:
         return [Ignored("no_phone")]
@@ -207,7 +210,8 @@ def map_order(order: dict[str, Any], ctx: StoreContext) -> list[Action]:
         **_statuses(order, status, refunded),
         "customer": _customer(order, e164),
         "line_items": [
-            _line_item(item, taxes_included) for item in payload.objs(order.get("line_items"))
+            _line_item(item, taxes_included)
+            for item in payload.objs(order.get("line_items"))[: kanal.LINE_ITEMS_MAX]
         ],
         "metadata": _metadata(order, status, refunded),
     }

@@ -25,6 +25,7 @@ REASONS = {
     "no_phone",
     "no_date",
     "no_total",
+    "total_out_of_range",
     "test_order",
     "draft",
     "no_marketing_consent",

@@ -92,6 +92,36 @@ def test_total_falls_back_to_the_shop_money_set_and_is_required() -> None:
     assert reason(order(total_price="-1.00")) == "no_total"
 
 
+def test_a_total_kanal_cannot_hold_is_rounded_to_cents_or_not_sent() -> None:
+    # decimal(12,2): three-decimal currencies are rounded as the column would round them.
+    assert upsert(order(total_price="12.345", currency="KWD")).body["total_price"] == Decimal(
+        "12.35"
+    )
+    assert upsert(order(total_price="12.340")).body["total_price"] == Decimal("12.340")
+    assert upsert(order(total_price="9999999999.99")).body["total_price"] == Decimal(
+        "9999999999.99"
+    )
+    assert reason(order(total_price="10000000000")) == "total_out_of_range"
+    assert reason(order(total_price="9999999999.995")) == "total_out_of_range"
+
+
+@pytest.mark.parametrize(
+    ("sent", "kept"),
+    [("eur", "EUR"), (" KWD ", "KWD"), ("XYZ", None), ("HRK", None), ("EURO", None)],
+)
+def test_only_an_iso_4217_currency_is_sent(sent: str, kept: str | None) -> None:
+    assert upsert(order(currency=sent)).body.get("currency") == kept
+
+
+def test_tags_and_line_items_stay_within_kanals_limits() -> None:
+    tags = ",".join(f"t{i}" for i in range(300))
+    items = [{"title": f"item {i}", "quantity": 1, "price": "1.00"} for i in range(600)]
+    body = upsert(order(tags=tags, line_items=items, customer={"tags": tags})).body
+    assert body["tags"] == [f"t{i}" for i in range(250)]
+    assert body["customer"]["tags"] == body["tags"]
+    assert [item["title"] for item in body["line_items"]] == [f"item {i}" for i in range(500)]
+
+
 @pytest.mark.parametrize(
     "status",
     ["pending", "authorized", "partially_paid", "paid", "partially_refunded", "refunded", "voided"],

@@ -80,6 +80,18 @@ def test_total_is_the_exact_decimal_string() -> None:
     assert reason(order(total=None)) == "no_total"
 
 
+def test_a_total_kanal_cannot_hold_is_rounded_to_cents_or_not_sent() -> None:
+    assert upsert(order(total="7.125", currency="BHD")).body["total_price"] == Decimal("7.13")
+    assert reason(order(total="12345678901")) == "total_out_of_range"
+
+
+def test_a_currency_outside_iso_4217_is_left_out_and_line_items_are_capped() -> None:
+    item = {"name": "Mug", "quantity": 1, "subtotal": "5.00", "product_id": 9}
+    body = upsert(order(currency="BTC", line_items=[item] * 501)).body
+    assert "currency" not in body
+    assert len(body["line_items"]) == 500
+
+
 @pytest.mark.parametrize(
     ("status", "paid", "financial", "fulfillment"),
     [
