@@ -2,19 +2,24 @@
 
 Every API request goes through the same steps, in Kanal's order: key present (401), key
 known (401), store known and not paused (404), key valid for the store (403), rate limit
-(429, not counted), injected fault, then JSON body (400), validation (422) and the write.
-Each one is logged (see `/_emulator/requests`), and every answer about a known store carries
-`X-RateLimit-Limit` and `X-RateLimit-Remaining`.
+(429, not counted), injected fault, then the path's external id (422), JSON body (400),
+validation (422) and the write. Each one is logged (see `/_emulator/requests`), and every
+answer about a known store carries `X-RateLimit-Limit` and `X-RateLimit-Remaining`.
+
+Unknown keys in a POST body are refused (422) by default: that is the mode the test suite
+runs. `unknown_keys="warn"` (demo mode) accepts the body as Kanal most likely would, drops
+what Kanal has no field for, and logs a warning naming the keys (never their values).
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from decimal import Decimal
-from typing import Any
+from typing import Any, Literal
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -27,6 +32,11 @@ from bridge.emulators.kanal.control import control_routes
 from bridge.emulators.kanal.encoding import dumps
 from bridge.emulators.kanal.ratelimit import Decision
 from bridge.emulators.kanal.state import EmulatorState, EmulatorStore, Fault, Record
+
+logger = logging.getLogger("bridge.emulators.kanal")
+
+UnknownKeys = Literal["reject", "warn"]
+UNKNOWN_KEY_MODES: tuple[UnknownKeys, ...] = ("reject", "warn")
 
 PREFIX = "/api/v1/stores/{store_id:int}"
 NOT_FOUND = {"orders": "Order not found", "checkouts": "Checkout not found"}
@@ -86,9 +96,11 @@ def _is_json(request: Request) -> bool:
 class Emulator:
     """The API endpoints over one `EmulatorState`."""
 
-    def __init__(self, state: EmulatorState, *, reject_unknown_keys: bool = False) -> None:
+    def __init__(self, state: EmulatorState, *, unknown_keys: UnknownKeys = "reject") -> None:
+        if unknown_keys not in UNKNOWN_KEY_MODES:
+            raise ValueError(f"unknown_keys must be one of {', '.join(UNKNOWN_KEY_MODES)}")
         self.state = state
-        self.reject_unknown_keys = reject_unknown_keys
+        self.unknown_keys = unknown_keys
 
     def routes(self) -> list[BaseRoute]:
         handler = self.handler
@@ -175,6 +187,10 @@ class Emulator:
         if fault is not None:
             return self._fault(fault, headers)
 
+        if action in ("patch", "delete"):
+            errors = validation.validate_path_id(request.path_params["external_id"])
+            if errors:
+                return 422, {"message": validation.summary(errors), "errors": errors}, headers, 0
         if action == "delete":
             self._delete(store_id, request.path_params["external_id"])
             return 204, None, headers, 0
@@ -187,7 +203,16 @@ class Emulator:
         if action == "patch":
             errors = validation.validate_patch(resource, body)
         else:
-            errors = validation.validate(resource, body, reject_unknown=self.reject_unknown_keys)
+            warn = self.unknown_keys == "warn"
+            errors = validation.validate(resource, body, allow_unknown=warn)
+            if warn and not errors and (unknown := validation.unknown_keys(resource, body)):
+                logger.warning(
+                    "%s %s: unknown fields %s (Kanal would drop them; refused with 422 "
+                    "outside demo mode)",
+                    request.method,
+                    request.url.path,
+                    ", ".join(unknown),
+                )
         if errors:
             return 422, {"message": validation.summary(errors), "errors": errors}, headers, 0
         if action == "patch":
@@ -247,14 +272,14 @@ def create_app(
     stores: Mapping[int, EmulatorStore],
     *,
     latency_ms: int = 0,
-    reject_unknown_keys: bool = False,
+    unknown_keys: UnknownKeys = "reject",
     clock: Callable[[], float] = time.monotonic,
     log_limit: int | None = None,
 ) -> Starlette:
     """The emulator app over these stores. Its state is `app.state.emulator`."""
     state = EmulatorState(stores.values(), clock=clock, log_limit=log_limit)
     state.latency_ms = latency_ms
-    emulator = Emulator(state, reject_unknown_keys=reject_unknown_keys)
+    emulator = Emulator(state, unknown_keys=unknown_keys)
 
     async def unrouted(request: Request, exc: Exception) -> Response:
         status = exc.status_code if isinstance(exc, HTTPException) else 500

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from bridge.emulators.kanal.app import UNKNOWN_KEY_MODES
 from bridge.emulators.kanal.server import parse_store_specs, run
 
 
@@ -30,9 +31,12 @@ def main(argv: list[str] | None = None) -> None:
         help="keep only the last N requests in /_emulator/requests (default: all)",
     )
     parser.add_argument(
-        "--reject-unknown-keys",
-        action="store_true",
-        help="answer 422 to POST bodies with fields Kanal does not know (Kanal ignores them)",
+        "--unknown-keys",
+        choices=UNKNOWN_KEY_MODES,
+        default="reject",
+        help="POST bodies with fields Kanal has no rule for: answer 422 (reject, the default, "
+        "what the tests use) or accept them, drop the fields and log a warning (warn, demo "
+        "mode: what Kanal most likely does)",
     )
     args = parser.parse_args(argv)
     try:
@@ -44,6 +48,6 @@ def main(argv: list[str] | None = None) -> None:
         args.port,
         stores,
         latency_ms=args.latency_ms,
-        reject_unknown_keys=args.reject_unknown_keys,
+        unknown_keys=args.unknown_keys,
         log_limit=args.log_limit,
     )

@@ -116,23 +116,75 @@ def test_post_replaces_the_record_so_a_field_left_out_is_cleared(client: httpx.C
     assert records(client)["1001"]["body"]["tags"] is None
 
 
-def test_unknown_fields_are_not_stored(client: httpx.Client) -> None:
-    response = client.post(ORDERS, json={**ORDER, "note": "gift"})
-    assert response.status_code == 201
-    assert "note" not in records(client)["1001"]["body"]
+@pytest.mark.parametrize(
+    ("extra", "key", "message"),
+    [
+        ({"note": "gift"}, "note", "The note field is prohibited."),
+        (
+            {"customer": {**ORDER["customer"], "fist_name": "Léa"}},
+            "customer.fist_name",
+            "The customer.fist name field is prohibited.",
+        ),
+        (
+            {"line_items": [{"title": "Mug", "qty": 1}]},
+            "line_items.0.qty",
+            "The line items.0.qty field is prohibited.",
+        ),
+        ({"shipping_address": {}}, "shipping_address", "The shipping address field is prohibited."),
+    ],
+)
+def test_a_misspelled_or_unknown_field_is_refused_at_any_depth(
+    client: httpx.Client, extra: dict[str, Any], key: str, message: str
+) -> None:
+    response = client.post(ORDERS, json={**ORDER, **extra})
+    assert response.status_code == 422
+    assert response.json()["errors"] == {key: [message]}
+    assert records(client) == {}
 
 
-def test_reject_unknown_keys_option_answers_422() -> None:
-    app = create_app(stores(), reject_unknown_keys=True)
-    transport = httpx.ASGITransport(app)
+def test_metadata_is_free_form(client: httpx.Client) -> None:
+    metadata = {"anything": {"nested": [1, "two"]}, "note_attributes": {"gift": "yes"}}
+    assert client.post(ORDERS, json={**ORDER, "metadata": metadata}).status_code == 201
+
+
+def warn_mode_post(body: dict[str, Any]) -> httpx.Response:
+    app = create_app(stores(), unknown_keys="warn")
 
     async def post() -> httpx.Response:
+        transport = httpx.ASGITransport(app)
         async with httpx.AsyncClient(transport=transport, base_url="http://emu") as client:
-            return await client.post(ORDERS, json={**ORDER, "note": "gift"}, headers=auth())
+            response = await client.post(ORDERS, json=body, headers=auth())
+            response.read()
+            held = await client.get("/_emulator/records")
+            response.extensions["held"] = held.json()["stores"]["1"]["orders"]
+            return response
 
-    response = asyncio.run(post())
+    return asyncio.run(post())
+
+
+def test_demo_mode_accepts_unknown_fields_drops_them_and_warns_with_their_names(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    body = {**ORDER, "note": "gift", "customer": {**ORDER["customer"], "fist_name": "Zoé"}}
+    with caplog.at_level("WARNING", logger="bridge.emulators.kanal"):
+        response = warn_mode_post(body)
+    assert response.status_code == 201
+    held = response.extensions["held"]["1001"]["body"]
+    assert "note" not in held and "fist_name" not in held["customer"]
+    [record] = caplog.records
+    assert "unknown fields customer.fist_name, note " in record.getMessage()
+    assert "gift" not in record.getMessage() and "Zoé" not in record.getMessage()
+
+
+def test_demo_mode_still_refuses_what_kanal_refuses() -> None:
+    response = warn_mode_post({**ORDER, "note": "gift", "currency": "XYZ"})
     assert response.status_code == 422
-    assert response.json()["errors"] == {"note": ["The note field is prohibited."]}
+    assert list(response.json()["errors"]) == ["currency"]
+
+
+def test_an_unknown_mode_is_refused() -> None:
+    with pytest.raises(ValueError, match="reject, warn"):
+        create_app(stores(), unknown_keys="ignore")  # type: ignore[arg-type]
 
 
 def test_each_resource_upserts_on_its_own_key(client: httpx.Client) -> None:
@@ -220,6 +272,29 @@ def test_delete_customer_is_204_soft_and_idempotent(client: httpx.Client) -> Non
     again = {"external_id": "c9", "phone": "+33612345678"}
     assert client.post("/api/v1/stores/1/customers", json=again).status_code == 201
     assert records(client, "customers")["c9"]["deleted"] is False
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("PATCH", "/api/v1/stores/1/orders/%20"),
+        ("PATCH", "/api/v1/stores/1/checkouts/%20%09"),
+        ("DELETE", "/api/v1/stores/1/customers/%20"),
+    ],
+)
+def test_a_blank_external_id_in_the_path_is_422(
+    client: httpx.Client, method: str, path: str
+) -> None:
+    response = client.request(method, path, json={"status": "expired"})
+    assert response.status_code == 422
+    assert response.json()["errors"] == {"external_id": ["The external id field is required."]}
+
+
+def test_an_external_id_over_255_characters_in_the_path_is_422(client: httpx.Client) -> None:
+    response = client.delete("/api/v1/stores/1/customers/" + "c" * 256)
+    assert response.status_code == 422
+    assert list(response.json()["errors"]) == ["external_id"]
+    assert client.delete("/api/v1/stores/1/customers/" + "c" * 255).status_code == 204
 
 
 # --- errors ---
@@ -538,7 +613,9 @@ def test_python_m_bridge_emulator_serves_the_given_stores() -> None:
                 assert time.monotonic() < deadline, "the emulator did not start"
                 time.sleep(0.05)
         assert httpx.post(url + ORDERS, json=ORDER, headers=auth()).status_code == 201
-        assert httpx.post(url + ORDERS, json=ORDER, headers=auth(TEAM)).status_code == 200
+        # Started as the e2e harness starts it: unknown fields are refused.
+        typo = {**ORDER, "customer": {"phone": "+33612345678", "fist_name": "Léa"}}
+        assert httpx.post(url + ORDERS, json=typo, headers=auth(TEAM)).status_code == 422
         assert httpx.post(url + ORDERS, json=ORDER, headers=auth()).status_code == 429
     finally:
         process.terminate()
@@ -553,6 +630,18 @@ def test_store_specs() -> None:
     for bad in ["1", "x:a", "1:a:fast", "1::60", "1:a:60:9", "-1:a"]:
         with pytest.raises(ValueError, match="STORE_ID:KEY"):
             parse_store_specs([bad])
+
+
+@pytest.mark.parametrize(("argv", "mode"), [([], "reject"), (["--unknown-keys", "warn"], "warn")])
+def test_main_passes_the_unknown_keys_mode(
+    monkeypatch: pytest.MonkeyPatch, argv: list[str], mode: str
+) -> None:
+    served: dict[str, Any] = {}
+    monkeypatch.setattr(
+        "bridge.emulators.kanal.cli.run", lambda *args, **options: served.update(options)
+    )
+    main(["--store", f"1:{KEY}", *argv])
+    assert served["unknown_keys"] == mode
 
 
 def test_main_refuses_a_bad_store_spec(capsys: pytest.CaptureFixture[str]) -> None:

@@ -8,12 +8,15 @@ from typing import Any
 import pytest
 
 from bridge.emulators.kanal.validation import (
+    CURRENCIES,
     clean,
     clean_patch,
     money,
     summary,
+    unknown_keys,
     validate,
     validate_patch,
+    validate_path_id,
 )
 
 CUSTOMER = {
@@ -37,7 +40,17 @@ VALID: dict[str, dict[str, Any]] = {
         "financial_status": "paid",
         "fulfillment_status": "unfulfilled",
         "customer": CUSTOMER,
-        "line_items": [{"title": "Mug", "quantity": 1, "price": Decimal("49.90")}],
+        "line_items": [
+            {
+                "title": "Mug",
+                "quantity": 1,
+                "price": Decimal("49.90"),
+                "sku": "MUG-1",
+                "product_id": "632910392",
+                "variant_id": "808950810",
+                "variant_title": "Blue / L",
+            }
+        ],
         "tags": ["web"],
         "metadata": {"name": "#1001"},
     },
@@ -111,6 +124,12 @@ FAILING = [
     ("orders", "total_price", Decimal("-0.01"), "total_price", "The total price field must be at least 0."),
     ("orders", "currency", "EURO", "currency", "The currency field must be 3 characters."),
     ("orders", "currency", "eur", "currency", "The currency field must be a valid ISO 4217 currency code."),
+    ("orders", "currency", "XYZ", "currency", "The currency field must be a valid ISO 4217 currency code."),
+    ("orders", "currency", "HRK", "currency", "The currency field must be a valid ISO 4217 currency code."),
+    ("orders", "total_price", Decimal("10.005"), "total_price", "The total price field must have 0-2 decimal places."),
+    ("orders", "total_price", 0.001, "total_price", "The total price field must have 0-2 decimal places."),
+    ("orders", "total_price", Decimal("10000000000"), "total_price", "The total price field must not be greater than 9999999999.99."),
+    ("orders", "total_price", 10**12, "total_price", "The total price field must not be greater than 9999999999.99."),
     ("orders", "financial_status", "p" * 65, "financial_status", "The financial status field must not be greater than 64 characters."),
     ("orders", "fulfillment_status", 3, "fulfillment_status", "The fulfillment status field must be a string."),
     ("orders", "customer", ..., "customer", "The customer field is required."),
@@ -131,9 +150,24 @@ FAILING = [
     ("orders", "customer.tags", "vip", "customer.tags", "The customer.tags field must be an array."),
     ("orders", "customer.lifetime_value", Decimal("120.50"), "customer.lifetime_value", "The customer.lifetime value field must be an integer."),
     ("orders", "customer.orders_count", -1, "customer.orders_count", "The customer.orders count field must be at least 0."),
+    ("orders", "customer.orders_count", 2**63, "customer.orders_count", "The customer.orders count field must be an integer."),
+    ("orders", "customer.first_name", ..., "customer.first_name", None),
+    ("orders", "customer.fist_name", "Léa", "customer.fist_name", "The customer.fist name field is prohibited."),
+    ("orders", "customer.tags", ["t"] * 251, "customer.tags", "The customer.tags field must not have more than 250 items."),
     ("orders", "line_items", {"title": "Mug"}, "line_items", "The line items field must be an array."),
     ("orders", "line_items", [{"title": "Mug"}, "Mug"], "line_items.1", "The line items.1 field must be an object."),
+    ("orders", "line_items", [{"title": "Mug"}] * 501, "line_items", "The line items field must not have more than 500 items."),
+    ("orders", "line_items", [{"titel": "Mug"}], "line_items.0.titel", "The line items.0.titel field is prohibited."),
+    ("orders", "line_items", [{"title": "M" * 256}], "line_items.0.title", "The line items.0.title field must not be greater than 255 characters."),
+    ("orders", "line_items", [{"quantity": "2"}], "line_items.0.quantity", "The line items.0.quantity field must be an integer."),
+    ("orders", "line_items", [{"price": "9.90"}], "line_items.0.price", "The line items.0.price field must be a number."),
+    ("orders", "line_items", [{"price": -1}], "line_items.0.price", "The line items.0.price field must be at least 0."),
+    ("orders", "line_items", [{"product_id": 632910392}], "line_items.0.product_id", "The line items.0.product id field must be a string."),
     ("orders", "tags", ["web", 7], "tags.1", "The tags.1 field must be a string."),
+    ("orders", "tags", [f"t{i}" for i in range(251)], "tags", "The tags field must not have more than 250 items."),
+    ("orders", "tags", ["t" * 256], "tags.0", "The tags.0 field must not be greater than 255 characters."),
+    ("orders", "total", Decimal(1), "total", "The total field is prohibited."),
+    ("orders", "metadata", {"blob": "x" * 65536}, "metadata", "The metadata field must not be greater than 64 kilobytes."),
     ("orders", "metadata", ["#1001"], "metadata", "The metadata field must be an object."),
     ("checkouts", "external_id", ..., "external_id", "The external id field is required."),
     ("checkouts", "abandoned_at", ..., "abandoned_at", "The abandoned at field is required."),
@@ -150,13 +184,18 @@ FAILING = [
     ("shipments", "status", "shipped", "status", "The selected status is invalid."),
     ("shipments", "tracking_url", "ftp://track", "tracking_url", "The tracking url field must be a valid URL."),
     ("shipments", "metadata", "x", "metadata", "The metadata field must be an object."),
+    ("shipments", "tracking", "1Z999", "tracking", "The tracking field is prohibited."),
+    ("customers", "line_items", [], "line_items", "The line items field is prohibited."),
 ]  # fmt: skip
 
 
 @pytest.mark.parametrize(("resource", "path", "value", "key", "message"), FAILING)
-def test_rule_refuses(resource: str, path: str, value: Any, key: str, message: str) -> None:
+def test_rule_refuses(resource: str, path: str, value: Any, key: str, message: str | None) -> None:
     errors = validate(resource, with_(resource, path, value))
-    assert errors.get(key) == [message], errors
+    if message is None:  # an optional field left out is fine
+        assert errors == {}
+    else:
+        assert errors.get(key) == [message], errors
 
 
 PASSING = [
@@ -164,6 +203,11 @@ PASSING = [
     ("orders", "placed_at", "2024-03-01T10:15:00-0500"),
     ("orders", "total_price", 0),
     ("orders", "total_price", 12.5),
+    ("orders", "total_price", Decimal("49.900")),
+    ("orders", "total_price", Decimal("9999999999.99")),
+    ("orders", "total_price", Decimal("1E+3")),
+    ("orders", "currency", "KWD"),
+    ("orders", "currency", "XXX"),
     ("orders", "currency", None),
     ("orders", "currency", ""),
     ("orders", "customer.email", "a@b"),
@@ -175,7 +219,12 @@ PASSING = [
     ("orders", "customer.tags", []),
     ("orders", "external_id", "x" * 255),
     ("orders", "financial_status", "some-new-status"),
-    ("orders", "line_items", [{"anything": {"goes": [1, 2]}}]),
+    ("orders", "line_items", [{}]),
+    ("orders", "line_items", [{"title": "Mug"}] * 500),
+    ("orders", "line_items", [{"quantity": 0, "price": Decimal("0.125")}]),
+    ("orders", "tags", [f"t{i}" for i in range(250)]),
+    ("orders", "metadata", {"anything": {"goes": [1, 2]}, "blob": "x" * 60000}),
+    ("orders", "customer.orders_count", 2**63 - 1),
     ("checkouts", "recovery_url", "https://shop.example:8443/r?a=b#c"),
     ("shipments", "status", "returned"),
     ("shipments", "status", None),
@@ -198,12 +247,36 @@ def test_all_errors_are_reported_in_rule_order() -> None:
     ]
 
 
-def test_unknown_keys_are_ignored_unless_rejected() -> None:
-    body = with_("orders", "total", Decimal(1))
-    assert validate("orders", body) == {}
-    assert validate("orders", body, reject_unknown=True) == {
-        "total": ["The total field is prohibited."]
-    }
+def test_unknown_keys_are_listed_and_allowed_only_when_asked() -> None:
+    body = with_("orders", "note", "gift")
+    body["customer"]["fist_name"] = "Léa"
+    body["line_items"][0]["qty"] = 2
+    body["metadata"]["free"] = {"form": True}
+    paths = ["customer.fist_name", "line_items.0.qty", "note"]
+    assert sorted(validate("orders", body)) == paths
+    assert unknown_keys("orders", body) == ["customer.fist_name", "line_items.0.qty", "note"]
+    assert validate("orders", body, allow_unknown=True) == {}
+    assert unknown_keys("orders", VALID["orders"]) == []
+
+
+def test_currencies_are_iso_4217_list_one() -> None:
+    assert {"EUR", "USD", "JPY", "KWD", "XOF", "XXX"} <= CURRENCIES
+    assert not {"EURO", "XYZ", "BTC", "HRK", "eur"} & CURRENCIES
+    assert 150 < len(CURRENCIES) < 200
+
+
+@pytest.mark.parametrize(
+    ("external_id", "errors"),
+    [
+        ("820982911946154508", {}),
+        ("c" * 255, {}),
+        (" ", {"external_id": ["The external id field is required."]}),
+        ("\t", {"external_id": ["The external id field is required."]}),
+        ("c" * 256, {"external_id": ["The external id field must not be greater than 255 characters."]}),
+    ],
+)  # fmt: skip
+def test_path_ids(external_id: str, errors: dict[str, list[str]]) -> None:
+    assert validate_path_id(external_id) == errors
 
 
 def test_a_body_that_is_not_an_object_is_refused() -> None:
@@ -237,6 +310,8 @@ def test_order_patch_accepts_its_fields(body: dict[str, Any]) -> None:
         ({"financial_status": 1}, "financial_status", "The financial status field must be a string."),
         ({"tags": "a"}, "tags", "The tags field must be an array."),
         ({"metadata": []}, "metadata", "The metadata field must be an object."),
+        ({"tags": ["t"] * 251}, "tags", "The tags field must not have more than 250 items."),
+        ({"fulfilment_status": "fulfilled"}, "fulfilment_status", "The fulfilment status field is prohibited."),
     ],
 )  # fmt: skip
 def test_order_patch_refuses(body: dict[str, Any], key: str, message: str) -> None:
