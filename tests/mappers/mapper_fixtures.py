@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
+
+import orjson
 
 from mappers import Action, Delete, Ignored, Patch, Upsert
 from mappers.kanal import encode
@@ -86,6 +89,32 @@ def as_json(actions: list[Action]) -> list[dict[str, Any]]:
             case Ignored():
                 out.append({"ignored": action.reason})
     return out
+
+
+def update_goldens() -> bool:
+    """True when UPDATE_GOLDEN=1 asks to rewrite the goldens; unset, empty or 0 compare them.
+    Any other value is refused, so a typo never rewrites (or silently compares) goldens."""
+    value = os.environ.get("UPDATE_GOLDEN", "")
+    if value not in ("", "0", "1"):
+        raise ValueError(f"UPDATE_GOLDEN={value!r}: use 1 to rewrite the goldens, or unset it")
+    return value == "1"
+
+
+def _exact(value: object) -> orjson.Fragment:
+    assert isinstance(value, Decimal)
+    return orjson.Fragment(format(value, "f").encode())
+
+
+def golden(name: str, actual: list[dict[str, Any]]) -> Any:
+    """The reviewed golden of case `name` (tests/golden/<name>.json), numbers as Decimal.
+
+    With UPDATE_GOLDEN=1 it is first rewritten from `actual` (then review the diff by hand)."""
+    path = GOLDEN / f"{name}.json"
+    if update_goldens():
+        text = orjson.dumps(actual, default=_exact, option=orjson.OPT_INDENT_2)
+        path.write_bytes(text + b"\n")
+    assert path.is_file(), f"no golden for case {name}: run with UPDATE_GOLDEN=1 and review it"
+    return json.loads(path.read_text(), parse_float=Decimal)
 
 
 def sole_upsert(actions: list[Action]) -> Upsert:

@@ -5,21 +5,18 @@ numbers, so as received they are ignored with `no_phone`. Each such fixture is a
 with one realistic number put where a shop would have it (the `.valid-phone` goldens), so
 every mapped field is reviewed on every real payload.
 
-Set UPDATE_GOLDEN=1 to rewrite the goldens from the mapper (then review the diff by hand).
+Set UPDATE_GOLDEN=1 (only 1) to rewrite the goldens from the mapper, then review the diff
+by hand; tests/mappers/test_golden_files.py checks every golden has its case and back.
 """
 
 from __future__ import annotations
 
 import copy
 import json
-import os
 from decimal import Decimal
-from pathlib import Path
-from typing import Any
 
-import orjson
 import pytest
-from mapper_fixtures import GOLDEN, ORDER_TOPIC, OrderFixture, as_json, order_fixtures
+from mapper_fixtures import ORDER_TOPIC, OrderFixture, as_json, golden, order_fixtures
 
 from bridge.emulators.kanal.validation import validate
 from mappers import StoreContext, Upsert, map_webhook
@@ -68,30 +65,11 @@ ORDERS = order_fixtures()
 CASES = ORDERS + [_with_valid_phone(order) for order in ORDERS if order.name in VALID_PHONES]
 
 
-def _exact(value: object) -> orjson.Fragment:
-    assert isinstance(value, Decimal)
-    return orjson.Fragment(format(value, "f").encode())
-
-
-def _golden(name: str, actual: list[dict[str, Any]]) -> Any:
-    path: Path = GOLDEN / f"{name}.json"
-    if os.environ.get("UPDATE_GOLDEN"):
-        text = orjson.dumps(actual, default=_exact, option=orjson.OPT_INDENT_2)
-        path.write_bytes(text + b"\n")
-    return json.loads(path.read_text(), parse_float=Decimal)
-
-
-def test_every_order_fixture_is_found() -> None:
-    assert {order.platform for order in ORDERS} == {"shopify", "woocommerce"}
-    assert len(ORDERS) == 10
-    assert set(VALID_PHONES) <= {order.name for order in ORDERS}
-
-
 @pytest.mark.parametrize("order", CASES, ids=[order.name for order in CASES])
 def test_order_fixture_maps_to_its_reviewed_golden(order: OrderFixture) -> None:
     actions = map_webhook(order.platform, ORDER_TOPIC[order.platform], order.payload, CTX)
     actual = as_json(actions)
-    assert actual == _golden(order.name, actual)
+    assert actual == golden(order.name, actual)
 
 
 @pytest.mark.parametrize("order", CASES, ids=[order.name for order in CASES])

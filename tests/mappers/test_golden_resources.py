@@ -4,23 +4,22 @@ tests/golden/, and Kanal accepts every body.
 
 Shopify's samples carry fictional phone numbers, so each is also mapped with one realistic
 number put where a shop would have it (`.valid-phone` cases), as the order goldens do.
-Set UPDATE_GOLDEN=1 to rewrite the goldens from the mappers (then review the diff by hand).
+Set UPDATE_GOLDEN=1 (only 1) to rewrite the goldens from the mappers, then review the diff
+by hand; tests/mappers/test_golden_files.py checks every golden has its case and back.
 """
 
 from __future__ import annotations
 
 import copy
 import json
-import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-import orjson
 import pytest
-from mapper_fixtures import FIXTURES, GOLDEN, REPO, as_json
+from mapper_fixtures import FIXTURES, REPO, as_json, golden
 
 from bridge.emulators.kanal.validation import PATCH_SCHEMAS, validate, validate_patch
 from mappers import Delete, Ignored, Patch, StoreContext, Upsert, map_webhook
@@ -204,24 +203,11 @@ CASES = [
 ]
 
 
-def _exact(value: object) -> orjson.Fragment:
-    assert isinstance(value, Decimal)
-    return orjson.Fragment(format(value, "f").encode())
-
-
-def _golden(name: str, actual: list[dict[str, Any]]) -> Any:
-    path = GOLDEN / f"{name}.json"
-    if os.environ.get("UPDATE_GOLDEN"):
-        text = orjson.dumps(actual, default=_exact, option=orjson.OPT_INDENT_2)
-        path.write_bytes(text + b"\n")
-    return json.loads(path.read_text(), parse_float=Decimal)
-
-
 @pytest.mark.parametrize("case", CASES, ids=[case.name for case in CASES])
 def test_sample_maps_to_its_reviewed_golden(case: Case) -> None:
     actions = map_webhook(case.platform, case.topic, case.payload(), case.ctx)
     actual = as_json(actions)
-    assert actual == _golden(case.name, actual)
+    assert actual == golden(case.name, actual)
 
 
 @pytest.mark.parametrize("case", CASES, ids=[case.name for case in CASES])
