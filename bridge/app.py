@@ -88,7 +88,11 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        client = redis if redis is not None else async_redis(settings.redis_url)
+        client = (
+            redis
+            if redis is not None
+            else async_redis(settings.redis_url, settings.redis_pool_size)
+        )
         probes.redis = client
         settle = config.delivery.settle_seconds if config else defaults.SETTLE_SECONDS
         webhooks.records = RecordStore(client, settle)
