@@ -97,6 +97,8 @@ def create_app(
         settle = config.delivery.settle_seconds if config else defaults.SETTLE_SECONDS
         webhooks.records = RecordStore(client, settle)
         app.state.redis = client
+        if redis is None:  # a real web process (tests hand their own client in)
+            metrics.announce("web", settings.redis_pool_size + defaults.WEB_EXTRA_CONNECTIONS)
         flusher = asyncio.create_task(metrics.flush_forever(client))
         try:
             yield
