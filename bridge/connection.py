@@ -21,10 +21,10 @@ HEALTH_CHECK_INTERVAL = 30
 MAX_CONNECTIONS = defaults.REDIS_POOL_SIZE
 
 
-def _options(url: str) -> dict[str, Any]:
+def _options(url: str, timeout: float = SOCKET_TIMEOUT) -> dict[str, Any]:
     options: dict[str, Any] = {
-        "socket_timeout": SOCKET_TIMEOUT,
-        "socket_connect_timeout": SOCKET_TIMEOUT,
+        "socket_timeout": timeout,
+        "socket_connect_timeout": timeout,
         "socket_keepalive": True,
         "health_check_interval": HEALTH_CHECK_INTERVAL,
     }
@@ -44,13 +44,16 @@ def async_redis(url: str, max_connections: int = MAX_CONNECTIONS) -> redis.async
     return redis.asyncio.Redis.from_pool(pool)
 
 
-def sync_redis(url: str, max_connections: int | None = None) -> redis.Redis:
+def sync_redis(
+    url: str, max_connections: int | None = None, timeout: float = SOCKET_TIMEOUT
+) -> redis.Redis:
     """A blocking client for `url`, as RQ wants it (no decode_responses). With
     `max_connections`, a thread beyond them waits for a free connection (rq-dashboard's
-    request threads, the alert thread) instead of opening one more."""
+    request threads, the alert thread) instead of opening one more. `timeout` bounds each
+    command and connection attempt (a quick check gives up sooner)."""
     if max_connections is None:
-        return redis.Redis.from_url(url, **_options(url))
+        return redis.Redis.from_url(url, **_options(url, timeout))
     pool = redis.BlockingConnectionPool.from_url(
-        url, max_connections=max_connections, timeout=SOCKET_TIMEOUT, **_options(url)
+        url, max_connections=max_connections, timeout=timeout, **_options(url, timeout)
     )
     return redis.Redis(connection_pool=pool)

@@ -107,8 +107,8 @@ ALERT_RECONCILE_FOUND = 1
 # "Sizing Redis"): web processes x (pool + extras) + workers + one-off commands. The defaults fit
 # the smallest recommended plan, Heroku Key-Value Store premium-0 (40 connections), with one
 # Standard-1X web dyno at WEB_CONCURRENCY=2 (the Python buildpack's value there) doubled for the
-# minutes preboot runs old and new web dynos side by side, and one worker dyno:
-# 4 x (5 + 3) + 5 + 2 = 39.
+# minutes preboot runs old and new web dynos side by side, and one worker dyno, every process
+# at its most: 4 x (5 + 3) + 6 + 2 = 40.
 #
 # Connections one web process's pool opens at most (webhooks, /metrics, /status); a request
 # beyond them waits for a free one (up to the socket timeout) instead of failing. A webhook holds
@@ -118,9 +118,10 @@ REDIS_POOL_SIZE = 5
 # A web process's connections besides its pool: rq-dashboard's (2, while /rq is used) and the
 # alert thread's (1, when alerts are on).
 WEB_EXTRA_CONNECTIONS = 3
-# A worker process's connections: the worker itself, its metrics flusher, its alert thread, and
-# RQ's scheduler (a forked process) when it holds the lock.
-WORKER_CONNECTIONS = 5
+# A worker process's connections (counted with CLIENT LIST): the worker's blocking dequeue, its
+# pushes, RQ's command listener (pub/sub), the metrics flusher, RQ's scheduler (a forked process,
+# while it holds the lock) and the alert thread (when alerts are on).
+WORKER_CONNECTIONS = 6
 # Kept free for one-off processes: the release phase's check-config, `heroku run kanal-bridge ...`.
 ONE_OFF_CONNECTIONS = 2
 # Warn when Redis holds this share of its connection limit, or of maxmemory: with noeviction

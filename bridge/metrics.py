@@ -20,8 +20,9 @@ still without any I/O on the request or push path:
                           truth by one flush interval when several processes write it
   kb:hour:{store}:{hour}  hash per store and hour (unix time // 3600) of counts: `webhooks`
                           (verified), `refused` (bad signature), `calls`, `pushes` (2xx),
-                          `errors` (any other answer, or none), `rate_limited` (429), `failed`
-                          (records that went to the failed registry); kept HOURLY_TTL
+                          `errors` (5xx or no answer: retried), `rejected` (4xx but 429),
+                          `rate_limited` (429), `failed` (records that went to the failed
+                          registry); kept HOURLY_TTL
   kb:procs                sorted set of the live processes (`{kind}:{host}:{pid}:{connections}`
                           scored by their last flush), for the Redis connection budget
 """
@@ -441,6 +442,9 @@ def kanal_call(store: str, resource: str, method: str, status: int | None, secon
     if status and 200 <= status < 300:
         BUFFER.seen(store_key(store), now, "push_at")
         BUFFER.add_to(hour, "pushes")
+    elif status and 400 <= status < 500:
+        if status != 429:  # counted by rate_limited()
+            BUFFER.add_to(hour, "rejected")
     else:
         BUFFER.add_to(hour, "errors")
 

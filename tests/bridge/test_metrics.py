@@ -123,15 +123,17 @@ def test_kanal_calls_and_outcomes_fill_the_hour_and_the_last_push(
     metrics.kanal_call("main", "orders", "PATCH", 500, 0.1)
     metrics.kanal_call("main", "orders", "POST", None, 15.0)
     metrics.kanal_call("main", "orders", "POST", 429, 0.1)
+    metrics.kanal_call("main", "orders", "POST", 422, 0.1)
     metrics.rate_limited("main")
     metrics.push_outcome("main", "failed")
     metrics.push_outcome("main", "delivered")
     metrics.flush(redis_client)
     hour = metrics.hour_key("main", int(time.time() // 3600))
     assert redis_client.hgetall(hour) == {
-        b"calls": b"4",
+        b"calls": b"5",
         b"pushes": b"1",
-        b"errors": b"3",
+        b"errors": b"2",
+        b"rejected": b"1",
         b"rate_limited": b"1",
         b"failed": b"1",
     }
