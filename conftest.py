@@ -7,6 +7,7 @@ from collections.abc import Iterator
 import pytest
 import redis
 
+from bridge import metrics
 from tests.support import redis_url_for
 
 # Unit tests use their own database so that a developer's local data in db 0 is never touched.
@@ -31,3 +32,11 @@ def redis_client(redis_url: str) -> Iterator[redis.Redis]:
     yield client
     client.flushdb()
     client.close()
+
+
+@pytest.fixture(autouse=True)
+def _unannounced() -> Iterator[None]:
+    """A test that builds the web app from the environment announces the test process as a
+    web process (bridge.metrics.announce); the next test's flushes must not carry that."""
+    yield
+    metrics._presence = None

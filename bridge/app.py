@@ -24,7 +24,7 @@ from bridge.delivery.records import RecordStore
 from bridge.errors import ConfigError
 from bridge.intake.middleware import BodySizeLimit, RequestId
 from bridge.intake.webhooks import Webhooks
-from bridge.ops import dashboard
+from bridge.ops import capacity, dashboard
 from bridge.ops.exposition import MetricsEndpoint
 
 logger = logging.getLogger("bridge.app")
@@ -53,6 +53,14 @@ class Probes:
                 await self.redis.ping()
         except (redis.RedisError, OSError, TimeoutError) as exc:
             return _not_ready(f"redis: no answer to PING ({exc.__class__.__name__})")
+        try:
+            async with asyncio.timeout(READY_TIMEOUT):
+                found = capacity.warnings(await capacity.aread(self.redis))
+        except (redis.RedisError, OSError, TimeoutError):
+            found = []  # INFO refused or slow: readiness is the PING above
+        if found:
+            # Still ready (200): these say what will fail soon, not what fails now.
+            return JSONResponse({"status": "ready", "warnings": found})
         return JSONResponse({"status": "ready"})
 
 
@@ -88,7 +96,11 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        client = redis if redis is not None else async_redis(settings.redis_url)
+        client = (
+            redis
+            if redis is not None
+            else async_redis(settings.redis_url, settings.redis_pool_size)
+        )
         probes.redis = client
         settle = config.delivery.settle_seconds if config else defaults.SETTLE_SECONDS
         webhooks.records = RecordStore(client, settle)
@@ -131,6 +143,7 @@ def create_app_from_env() -> Starlette:
     environment *setting* (e.g. PORT) still raises: uvicorn could not be started right anyway.
     """
     settings = Settings.from_env()
+    metrics.announce("web", settings.redis_pool_size + defaults.WEB_EXTRA_CONNECTIONS)
     try:
         config: BridgeConfig | None = load_config(settings)
         error = None

@@ -133,9 +133,15 @@ def _worker(args: argparse.Namespace) -> int:
 
 
 def _check_config(args: argparse.Namespace) -> int:
+    from bridge.ops import capacity
+
     settings = Settings.from_env()
     config = load_config(settings)
     print(summary(settings, config))
+    for line in capacity.report(
+        settings.redis_url, settings.web_concurrency, settings.redis_pool_size
+    ):
+        print(line)
     return 0
 
 

@@ -329,6 +329,7 @@ class Settings:
     log_level: str
     log_format: str
     web_concurrency: int
+    redis_pool_size: int = defaults.REDIS_POOL_SIZE
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -345,6 +346,7 @@ class Settings:
             log_level=(env.get("LOG_LEVEL") or "INFO").upper(),
             log_format=(env.get("LOG_FORMAT") or "json").lower(),
             web_concurrency=_int(env, "WEB_CONCURRENCY", 1),
+            redis_pool_size=_int(env, "REDIS_POOL_SIZE", defaults.REDIS_POOL_SIZE, minimum=1),
         )
 
 
@@ -413,11 +415,14 @@ def _describe(exc: ValidationError) -> str:
     return "; ".join(messages)
 
 
-def _int(env: Mapping[str, str], name: str, default: int) -> int:
+def _int(env: Mapping[str, str], name: str, default: int, minimum: int | None = None) -> int:
     value = env.get(name)
     if not value:
         return default
     try:
-        return int(value)
+        number = int(value)
     except ValueError:
         raise ConfigError(f"{name}: {value!r} is not a whole number") from None
+    if minimum is not None and number < minimum:
+        raise ConfigError(f"{name}: must be at least {minimum}")
+    return number

@@ -7,21 +7,24 @@ from typing import Any
 import redis
 import redis.asyncio
 
+from bridge import defaults
+
 # A command that takes longer than this fails (and the webhook answers 503) rather than hang
 # past Shopify's 5-second delivery timeout.
 SOCKET_TIMEOUT = 5.0
 # Idle pooled connections are PINGed before reuse after this long (managed Redis servers and
 # proxies drop idle connections silently).
 HEALTH_CHECK_INTERVAL = 30
-# Connections one web process opens at most; a request beyond them waits for a free one (up
-# to SOCKET_TIMEOUT) instead of failing, as redis-py's default pool would past its limit.
-MAX_CONNECTIONS = 64
+# Connections one web process's pool opens at most (REDIS_POOL_SIZE overrides it); a request
+# beyond them waits for a free one (up to SOCKET_TIMEOUT) instead of failing, as redis-py's
+# default pool would past its limit. Why this value: bridge/defaults.py.
+MAX_CONNECTIONS = defaults.REDIS_POOL_SIZE
 
 
-def _options(url: str) -> dict[str, Any]:
+def _options(url: str, timeout: float = SOCKET_TIMEOUT) -> dict[str, Any]:
     options: dict[str, Any] = {
-        "socket_timeout": SOCKET_TIMEOUT,
-        "socket_connect_timeout": SOCKET_TIMEOUT,
+        "socket_timeout": timeout,
+        "socket_connect_timeout": timeout,
         "socket_keepalive": True,
         "health_check_interval": HEALTH_CHECK_INTERVAL,
     }
@@ -32,14 +35,25 @@ def _options(url: str) -> dict[str, Any]:
     return options
 
 
-def async_redis(url: str) -> redis.asyncio.Redis:
-    """An asyncio client for `url` (redis:// or rediss://); bytes in, bytes out."""
+def async_redis(url: str, max_connections: int = MAX_CONNECTIONS) -> redis.asyncio.Redis:
+    """An asyncio client for `url` (redis:// or rediss://) opening at most `max_connections`;
+    bytes in, bytes out."""
     pool = redis.asyncio.BlockingConnectionPool.from_url(
-        url, max_connections=MAX_CONNECTIONS, timeout=SOCKET_TIMEOUT, **_options(url)
+        url, max_connections=max_connections, timeout=SOCKET_TIMEOUT, **_options(url)
     )
     return redis.asyncio.Redis.from_pool(pool)
 
 
-def sync_redis(url: str) -> redis.Redis:
-    """A blocking client for `url`, as RQ wants it (no decode_responses)."""
-    return redis.Redis.from_url(url, **_options(url))
+def sync_redis(
+    url: str, max_connections: int | None = None, timeout: float = SOCKET_TIMEOUT
+) -> redis.Redis:
+    """A blocking client for `url`, as RQ wants it (no decode_responses). With
+    `max_connections`, a thread beyond them waits for a free connection (rq-dashboard's
+    request threads, the alert thread) instead of opening one more. `timeout` bounds each
+    command and connection attempt (a quick check gives up sooner)."""
+    if max_connections is None:
+        return redis.Redis.from_url(url, **_options(url, timeout))
+    pool = redis.BlockingConnectionPool.from_url(
+        url, max_connections=max_connections, timeout=timeout, **_options(url, timeout)
+    )
+    return redis.Redis(connection_pool=pool)

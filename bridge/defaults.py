@@ -99,3 +99,33 @@ RECONCILE_CUSTOMERS_EVERY_HOURS = 24.0
 # Alerts: failed records gained within an hour, and the age of the oldest pending record.
 ALERT_FAILED_PER_HOUR = 10
 ALERT_OLDEST_PENDING_MINUTES = 30.0
+
+# Alerts: a reconciliation pass that found at least this many records webhooks had missed.
+ALERT_RECONCILE_FOUND = 1
+
+# Redis connections. A plan's connection limit must hold every process at once (docs/heroku.md,
+# "Sizing Redis"): web processes x (pool + extras) + workers + one-off commands. The defaults fit
+# the smallest recommended plan, Heroku Key-Value Store premium-0 (40 connections), with one
+# Standard-1X web dyno at WEB_CONCURRENCY=2 (the Python buildpack's value there) doubled for the
+# minutes preboot runs old and new web dynos side by side, and one worker dyno, every process
+# at its most: 4 x (5 + 3) + 6 + 2 = 40.
+#
+# Connections one web process's pool opens at most (webhooks, /metrics, /status); a request
+# beyond them waits for a free one (up to the socket timeout) instead of failing. A webhook holds
+# one for about a millisecond (one Lua call), so 5 serve a few thousand webhooks a second.
+# REDIS_POOL_SIZE overrides it.
+REDIS_POOL_SIZE = 5
+# A web process's connections besides its pool: rq-dashboard's (2, while /rq is used) and the
+# alert thread's (1, when alerts are on).
+WEB_EXTRA_CONNECTIONS = 3
+# A worker process's connections (counted with CLIENT LIST): the worker's blocking dequeue, its
+# pushes, RQ's command listener (pub/sub), the metrics flusher, RQ's scheduler (a forked process,
+# while it holds the lock) and the alert thread (when alerts are on).
+WORKER_CONNECTIONS = 6
+# Kept free for one-off processes: the release phase's check-config, `heroku run kanal-bridge ...`.
+ONE_OFF_CONNECTIONS = 2
+# Warn when Redis holds this share of its connection limit, or of maxmemory: with noeviction
+# (Heroku's default, and what the bridge needs: an evicted record is a lost order) a full Redis
+# refuses every write, so every webhook is answered 503.
+REDIS_CLIENTS_WARN = 0.8
+REDIS_MEMORY_WARN = 0.8

@@ -11,6 +11,20 @@ loses at most its last interval's counts; one that stops normally flushes on the
 Histogram buckets are kept per bucket (not cumulative) and summed at scrape time.
 Label values are bounded: store keys come from the configuration, topics and reasons from
 known sets (anything else is "other"); never an order id, phone number or delivery id.
+
+The same buffer and flush keep what the status page needs per store (bridge/ops/health.py),
+still without any I/O on the request or push path:
+  kb:store:{store}        hash: `webhook_at`, `webhook_at:{family}`, `webhook_at:{topic}` (last
+                          verified webhook, unix seconds) and `push_at` (last Kanal call answered
+                          2xx); each flush writes the newest time it saw, so a value may lag the
+                          truth by one flush interval when several processes write it
+  kb:hour:{store}:{hour}  hash per store and hour (unix time // 3600) of counts: `webhooks`
+                          (verified), `refused` (bad signature), `calls`, `pushes` (2xx),
+                          `errors` (5xx or no answer: retried), `rejected` (4xx but 429),
+                          `rate_limited` (429), `failed` (records that went to the failed
+                          registry); kept HOURLY_TTL
+  kb:procs                sorted set of the live processes (`{kind}:{host}:{pid}:{connections}`
+                          scored by their last flush), for the Redis connection budget
 """
 
 from __future__ import annotations
@@ -18,10 +32,14 @@ from __future__ import annotations
 import asyncio
 import bisect
 import logging
+import os
 import re
+import socket
 import threading
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import redis
 import redis.asyncio
@@ -38,6 +56,57 @@ KEY_PREFIX = f"{defaults.KEY_PREFIX}:metrics:"
 SEPARATOR = "\t"  # between label values in a hash field (never inside a bounded label value)
 
 _REASON = re.compile(r"^[a-z0-9_]{1,40}$")
+
+STORE_KEY_PREFIX = f"{defaults.KEY_PREFIX}:store:"
+HOUR_KEY_PREFIX = f"{defaults.KEY_PREFIX}:hour:"
+PRESENCE_KEY = f"{defaults.KEY_PREFIX}:procs"
+# The charts show 24 hours; the hour before them stays for the sliding "last hour" figures.
+HOURLY_TTL = 26 * 3600
+# A process missing from this many flushes is gone (crashed, scaled down, restarted).
+PRESENCE_TTL = 12 * FLUSH_INTERVAL
+
+# Topic families of the per-store "last webhook" times; compliance topics are their own.
+FAMILIES_BY_TOPIC: dict[str, str] = {
+    "orders/create": "orders",
+    "orders/updated": "orders",
+    "orders/paid": "orders",
+    "orders/fulfilled": "orders",
+    "orders/partially_fulfilled": "orders",
+    "orders/cancelled": "orders",
+    "order.created": "orders",
+    "order.updated": "orders",
+    "order.deleted": "orders",
+    "order.restored": "orders",
+    "checkouts/create": "checkouts",
+    "checkouts/update": "checkouts",
+    "checkouts/delete": "checkouts",
+    "customers/create": "customers",
+    "customers/update": "customers",
+    "customers/purchasing_summary": "customers",
+    "customer.created": "customers",
+    "customer.updated": "customers",
+    "customer.deleted": "customers",
+    "fulfillments/create": "fulfillments",
+    "fulfillments/update": "fulfillments",
+    "fulfillment_events/create": "fulfillments",
+    "customers/redact": "compliance",
+    "customers/data_request": "compliance",
+    "shop/redact": "compliance",
+}
+TOPIC_FAMILIES = ("orders", "checkouts", "customers", "fulfillments", "compliance")
+
+# Webhook answers given after the signature was verified: the shop is talking to the bridge.
+VERIFIED_ANSWERS = frozenset(
+    {
+        "accepted",
+        "duplicate",
+        "ignored",
+        "not_an_object",
+        "mapping_failed",
+        "storage_unavailable",
+        "unexpected_outcome",
+    }
+)
 
 
 @dataclass(frozen=True)
@@ -144,17 +213,42 @@ def counter_field(labels: Sequence[str]) -> str:
     return SEPARATOR.join(labels)
 
 
+def store_key(store: str) -> str:
+    """The hash of one bridge store's state (last webhook, last push; watchdog and
+    reconciliation write theirs there too)."""
+    return STORE_KEY_PREFIX + store
+
+
+def hour_key(store: str, hour: int) -> str:
+    """The hash of one store's counts during one hour (`hour` = unix time // 3600)."""
+    return f"{HOUR_KEY_PREFIX}{store}:{hour}"
+
+
 @dataclass
 class Buffer:
-    """Deltas not yet written to Redis: {hash key: {field: amount}}; safe across threads."""
+    """Deltas not yet written to Redis: {hash key: {field: amount}}, and the newest times seen
+    ({hash key: {field: unix time}}); safe across threads."""
 
     deltas: dict[str, dict[str, float]] = field(default_factory=dict)
+    latest: dict[str, dict[str, float]] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def add(self, family: Family, field_name: str, amount: float = 1.0) -> None:
+        self.add_to(family.key, field_name, amount)
+
+    def add_to(self, key: str, field_name: str, amount: float = 1.0) -> None:
+        """Add `amount` to one field of any hash."""
         with self.lock:
-            fields = self.deltas.setdefault(family.key, {})
+            fields = self.deltas.setdefault(key, {})
             fields[field_name] = fields.get(field_name, 0.0) + amount
+
+    def seen(self, key: str, at: float, *field_names: str) -> None:
+        """Remember `at` as the newest time of each field (older times are dropped)."""
+        with self.lock:
+            fields = self.latest.setdefault(key, {})
+            for name in field_names:
+                if at > fields.get(name, 0.0):
+                    fields[name] = at
 
     def inc(self, family: Family, *labels: str, amount: float = 1.0) -> None:
         """Add `amount` to a counter series."""
@@ -167,52 +261,87 @@ class Buffer:
         self.add(family, sum_field(labels), seconds)
 
     def take(self) -> dict[str, dict[str, float]]:
-        """Everything buffered, leaving the buffer empty."""
+        """Every buffered delta, leaving the deltas empty."""
         with self.lock:
             taken, self.deltas = self.deltas, {}
         return taken
 
-    def restore(self, taken: dict[str, dict[str, float]]) -> None:
-        """Put back deltas a flush could not write."""
+    def take_latest(self) -> dict[str, dict[str, float]]:
+        """Every buffered newest time, leaving them empty."""
+        with self.lock:
+            taken, self.latest = self.latest, {}
+        return taken
+
+    def restore(
+        self,
+        taken: dict[str, dict[str, float]],
+        latest: dict[str, dict[str, float]] | None = None,
+    ) -> None:
+        """Put back what a flush could not write."""
         for key, fields in taken.items():
-            with self.lock:
-                mine = self.deltas.setdefault(key, {})
-                for name, amount in fields.items():
-                    mine[name] = mine.get(name, 0.0) + amount
+            for name, amount in fields.items():
+                self.add_to(key, name, amount)
+        for key, fields in (latest or {}).items():
+            for name, at in fields.items():
+                self.seen(key, at, name)
 
 
 BUFFER = Buffer()
 
+# This process in the presence set (None: not announced, e.g. a CLI command).
+_presence: str | None = None
+
+
+def announce(kind: str, connections: int) -> None:
+    """Make each flush of this process say it is alive, and how many Redis connections it may
+    open at most (the capacity check adds them up)."""
+    global _presence
+    host = os.environ.get("DYNO") or socket.gethostname()
+    _presence = f"{kind}:{host}:{os.getpid()}:{connections}"
+
+
+def _queue(
+    pipe: Any, taken: dict[str, dict[str, float]], latest: dict[str, dict[str, float]]
+) -> None:
+    """Queue a flush's commands on a sync or asyncio pipeline (their methods are the same)."""
+    for key, fields in taken.items():
+        for name, amount in fields.items():
+            pipe.hincrbyfloat(key, name, amount)
+        if key.startswith(HOUR_KEY_PREFIX):
+            pipe.expire(key, HOURLY_TTL)
+    for key, times in latest.items():
+        pipe.hset(key, mapping={name: repr(at) for name, at in times.items()})
+    if _presence is not None:
+        now = time.time()
+        pipe.zadd(PRESENCE_KEY, {_presence: now})
+        pipe.zremrangebyscore(PRESENCE_KEY, "-inf", now - PRESENCE_TTL)
+
 
 def flush(client: redis.Redis, buffer: Buffer = BUFFER) -> None:
-    """Write the buffered deltas to Redis (kept for the next flush if Redis fails)."""
-    taken = buffer.take()
-    if not taken:
+    """Write the buffered deltas and times to Redis (kept for the next flush if Redis fails)."""
+    taken, latest = buffer.take(), buffer.take_latest()
+    if not taken and not latest and _presence is None:
         return
     try:
         with client.pipeline(transaction=False) as pipe:
-            for key, fields in taken.items():
-                for name, amount in fields.items():
-                    pipe.hincrbyfloat(key, name, amount)
+            _queue(pipe, taken, latest)
             pipe.execute()
     except redis.RedisError:
-        buffer.restore(taken)
+        buffer.restore(taken, latest)
         raise
 
 
 async def aflush(client: redis.asyncio.Redis, buffer: Buffer = BUFFER) -> None:
     """`flush` for the asyncio client of the web process."""
-    taken = buffer.take()
-    if not taken:
+    taken, latest = buffer.take(), buffer.take_latest()
+    if not taken and not latest and _presence is None:
         return
     try:
         async with client.pipeline(transaction=False) as pipe:
-            for key, fields in taken.items():
-                for name, amount in fields.items():
-                    pipe.hincrbyfloat(key, name, amount)
+            _queue(pipe, taken, latest)
             await pipe.execute()
     except (redis.RedisError, OSError):
-        buffer.restore(taken)
+        buffer.restore(taken, latest)
         raise
 
 
@@ -270,6 +399,7 @@ def webhook(
     seconds: float,
 ) -> None:
     """Count one webhook delivery (`store` None: not a configured store)."""
+    known = store is not None
     store = store or "unknown"
     topic = "none" if topic is None else topic if topic in PLATFORMS.get(platform, {}) else "other"
     BUFFER.inc(WEBHOOKS, platform, store, topic, answer)
@@ -277,8 +407,17 @@ def webhook(
     if answer in ("invalid_signature", "wrong_shop"):
         why = "wrong_shop" if answer == "wrong_shop" else _signature_reason(reason)
         BUFFER.inc(SIGNATURE_FAILURES, platform, store, why)
+        if known:
+            BUFFER.add_to(hour_key(store, int(time.time() // 3600)), "refused")
     elif answer == "ignored":
         BUFFER.inc(IGNORED, platform, store, _reason(reason))
+    if known and answer in VERIFIED_ANSWERS and reason != "ping":
+        now = time.time()
+        fields = ["webhook_at"]
+        if topic in FAMILIES_BY_TOPIC:
+            fields += [f"webhook_at:{FAMILIES_BY_TOPIC[topic]}", f"webhook_at:{topic}"]
+        BUFFER.seen(store_key(store), now, *fields)
+        BUFFER.add_to(hour_key(store, int(now // 3600)), "webhooks")
 
 
 def _signature_reason(detail: str | None) -> str:
@@ -297,11 +436,24 @@ def kanal_call(store: str, resource: str, method: str, status: int | None, secon
     """Count one Kanal call and its duration (`status` None or 0: no HTTP answer)."""
     BUFFER.inc(KANAL_CALLS, store, resource, method, str(status or 0))
     BUFFER.observe(KANAL_SECONDS, seconds, resource, method)
+    now = time.time()
+    hour = hour_key(store, int(now // 3600))
+    BUFFER.add_to(hour, "calls")
+    if status and 200 <= status < 300:
+        BUFFER.seen(store_key(store), now, "push_at")
+        BUFFER.add_to(hour, "pushes")
+    elif status and 400 <= status < 500:
+        if status != 429:  # counted by rate_limited()
+            BUFFER.add_to(hour, "rejected")
+    else:
+        BUFFER.add_to(hour, "errors")
 
 
 def push_outcome(store: str, outcome: str) -> None:
     """Count how a push job ended."""
     BUFFER.inc(PUSH_OUTCOMES, store, outcome)
+    if outcome == "failed":
+        BUFFER.add_to(hour_key(store, int(time.time() // 3600)), "failed")
 
 
 def budget_wait(store: str, seconds: float) -> None:
@@ -313,3 +465,4 @@ def budget_wait(store: str, seconds: float) -> None:
 def rate_limited(store: str) -> None:
     """Count a 429 from Kanal."""
     BUFFER.inc(RATE_LIMITED, store)
+    BUFFER.add_to(hour_key(store, int(time.time() // 3600)), "rate_limited")

@@ -70,6 +70,7 @@ def run_worker(settings: Settings, config: BridgeConfig, burst: bool = False) ->
         maintenance_interval=defaults.WORKER_MAINTENANCE_INTERVAL,
         worker_ttl=defaults.WORKER_TTL,
     )
+    metrics.announce("worker", defaults.WORKER_CONNECTIONS)
     flusher = metrics.Flusher(connection)
     flusher.start()
     try:

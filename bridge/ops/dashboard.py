@@ -32,6 +32,10 @@ from bridge.connection import sync_redis
 
 REALM = "kanal-bridge dashboard"
 MOUNT = "/rq"
+# rq-dashboard's request threads share this many Redis connections (a page's few parallel
+# JSON requests wait for one rather than each opening its own): part of
+# defaults.WEB_EXTRA_CONNECTIONS.
+DASHBOARD_CONNECTIONS = 2
 
 
 class BasicAuth:
@@ -119,7 +123,7 @@ def flask_app(redis_url: str) -> Flask:
     app.before_request_funcs[web.blueprint.name] = [
         hook for hook in hooks if hook is not web.push_rq_connection
     ]
-    connection: Any = sync_redis(redis_url)
+    connection: Any = sync_redis(redis_url, max_connections=DASHBOARD_CONNECTIONS)
     app.redis_conn = connection  # type: ignore[attr-defined]
     return app
 

@@ -1,8 +1,9 @@
 """GET /metrics: the counters every process flushed to Redis, and gauges read from Redis now.
 
 The gauges describe the shared state, so any web process gives the same answer: jobs per
-state, pending records and the age of the oldest one, live workers, and per Kanal store the
-call budget already booked ahead, the pause a 429 imposed and the configured limit.
+state, pending records and the age of the oldest one, live workers, per Kanal store the
+call budget already booked ahead, the pause a 429 imposed and the configured limit, and
+Redis's own memory and connections against its limits (bridge/ops/capacity.py).
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from bridge.config import BridgeConfig
 from bridge.delivery import jobs
 from bridge.delivery.limiter import pace_key
 from bridge.delivery.records import PENDING_KEY
+from bridge.ops import capacity
 
 STARTED_KEY: str = StartedJobRegistry(queue=jobs._QUEUE).key
 FAILED_KEY: str = FailedJobRegistry(queue=jobs._QUEUE).key
@@ -50,6 +52,7 @@ class Snapshot:
     budget_ahead: dict[int, float] = field(default_factory=dict)
     paused: dict[int, float] = field(default_factory=dict)
     rates: dict[int, float] = field(default_factory=dict)
+    redis: capacity.RedisUsage | None = None
 
 
 async def snapshot(
@@ -70,10 +73,12 @@ async def snapshot(
         pipe.scard(WORKERS_KEY)
         for kanal_id in kanal_ids:
             pipe.hmget(pace_key(kanal_id), "tat", "paused")
+        capacity.queue_reads(pipe, now)
         results = await pipe.execute()
+    shot = Snapshot(redis=capacity.parse(*results[-3:]))
+    results = results[:-3]
 
     count = len(metrics.FAMILIES)
-    shot = Snapshot()
     for family, raw in zip(metrics.FAMILIES, results[:count], strict=True):
         shot.families[family.name] = {k.decode(): float(v) for k, v in raw.items()}
     queued, scheduled, started, failed, pending, oldest, workers = results[count : count + 7]
@@ -147,6 +152,32 @@ class SnapshotCollector(Collector):
             for kanal_id, value in values.items():
                 gauge.add_metric([str(kanal_id)], value)
             yield gauge
+        if shot.redis is not None:
+            yield from _redis_gauges(shot.redis)
+
+
+def _redis_gauges(usage: capacity.RedisUsage) -> Iterator[Metric]:
+    figures = (
+        ("kanal_bridge_redis_used_memory_bytes", "Redis used_memory.", usage.used_memory),
+        (
+            "kanal_bridge_redis_maxmemory_bytes",
+            "Redis maxmemory (0: no limit); a full noeviction Redis refuses writes.",
+            usage.maxmemory,
+        ),
+        (
+            "kanal_bridge_redis_connected_clients",
+            "Connections Redis holds now.",
+            usage.connected_clients,
+        ),
+        ("kanal_bridge_redis_maxclients", "Redis's connection limit.", usage.maxclients),
+        (
+            "kanal_bridge_redis_connection_budget",
+            "Connections the live bridge processes may open at most, with one-off commands.",
+            usage.budget,
+        ),
+    )
+    for name, help_text, value in figures:
+        yield GaugeMetricFamily(name, help_text, value=value)
 
 
 def _counter(family: metrics.Family, values: Mapping[str, float]) -> Metric:

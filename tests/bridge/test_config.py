@@ -147,15 +147,22 @@ def test_settings_have_the_documented_defaults() -> None:
     assert settings.redis_url == "redis://localhost:6379/0"
     assert settings.config_path == "bridge.toml"
     assert (settings.port, settings.web_concurrency) == (8000, 1)
+    assert settings.redis_pool_size == 5
     assert settings.dashboard_user == "admin"
     assert settings.dashboard_password is None
     assert (settings.log_level, settings.log_format) == ("INFO", "json")
 
 
-@pytest.mark.parametrize("name", ["PORT", "WEB_CONCURRENCY"])
+@pytest.mark.parametrize("name", ["PORT", "WEB_CONCURRENCY", "REDIS_POOL_SIZE"])
 def test_a_number_that_is_not_one_is_named(name: str) -> None:
     with pytest.raises(ConfigError, match=name):
         Settings.from_env({name: "eighty"})
+
+
+def test_the_redis_pool_size_is_a_setting_of_at_least_one() -> None:
+    assert Settings.from_env({"REDIS_POOL_SIZE": "12"}).redis_pool_size == 12
+    with pytest.raises(ConfigError, match="REDIS_POOL_SIZE: must be at least 1"):
+        Settings.from_env({"REDIS_POOL_SIZE": "0"})
 
 
 API = """

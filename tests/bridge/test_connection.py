@@ -8,6 +8,7 @@ import redis
 import redis.asyncio
 from redis.asyncio.connection import SSLConnection as AsyncSSLConnection
 
+from bridge import defaults
 from bridge.connection import MAX_CONNECTIONS, SOCKET_TIMEOUT, async_redis, sync_redis
 
 HEROKU_URL = "rediss://:p4ss@ec2-1-2-3-4.compute-1.amazonaws.com:12345/0"
@@ -44,5 +45,27 @@ def test_the_web_waits_for_a_free_connection_rather_than_failing() -> None:
     client = async_redis("redis://localhost:6379/0")
     pool = client.connection_pool
     assert isinstance(pool, redis.asyncio.BlockingConnectionPool)
-    assert pool.max_connections == MAX_CONNECTIONS
+    assert pool.max_connections == MAX_CONNECTIONS == defaults.REDIS_POOL_SIZE
     assert pool.timeout == SOCKET_TIMEOUT
+    assert async_redis("redis://localhost:6379/0", 12).connection_pool.max_connections == 12
+
+
+def test_a_bounded_sync_client_waits_for_a_free_connection() -> None:
+    client = sync_redis(HEROKU_URL, max_connections=2)
+    pool = client.connection_pool
+    assert isinstance(pool, redis.BlockingConnectionPool)
+    assert pool.max_connections == 2
+    assert pool.connection_class is redis.SSLConnection
+    client.close()
+
+
+def test_the_default_pool_fits_the_smallest_recommended_plan() -> None:
+    """premium-0 allows 40 connections: one web dyno at WEB_CONCURRENCY=2, doubled during
+    preboot, one worker dyno and the one-off commands must fit together."""
+    web_processes = 2 * 2
+    needed = (
+        web_processes * (defaults.REDIS_POOL_SIZE + defaults.WEB_EXTRA_CONNECTIONS)
+        + defaults.WORKER_CONNECTIONS
+        + defaults.ONE_OFF_CONNECTIONS
+    )
+    assert needed <= 40

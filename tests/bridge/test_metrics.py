@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import socket
+import time
 
 import pytest
 import redis
@@ -71,3 +73,96 @@ def test_unknown_stores_and_free_text_reasons_do_not_become_labels() -> None:
     taken = metrics.BUFFER.take()
     assert list(taken[WEBHOOKS.key]) == ["shopify\tunknown\torders/create\tignored"]
     assert list(taken[metrics.IGNORED.key]) == ["shopify\tunknown\tother"]
+
+
+def _fresh() -> None:
+    metrics.BUFFER.take()
+    metrics.BUFFER.take_latest()
+
+
+def test_a_verified_webhook_records_when_it_came_by_topic_and_family(
+    redis_client: redis.Redis,
+) -> None:
+    _fresh()
+    before = time.time()
+    metrics.webhook("shopify", "main", "orders/paid", "accepted", None, 0.01)
+    metrics.webhook("shopify", "main", "checkouts/create", "ignored", "no_phone", 0.01)
+    metrics.flush(redis_client)
+    state = {k.decode(): float(v) for k, v in redis_client.hgetall("kb:store:main").items()}
+    assert set(state) == {
+        "webhook_at",
+        "webhook_at:orders",
+        "webhook_at:orders/paid",
+        "webhook_at:checkouts",
+        "webhook_at:checkouts/create",
+    }
+    assert all(before <= at <= time.time() for at in state.values())
+    hour = metrics.hour_key("main", int(time.time() // 3600))
+    assert redis_client.hget(hour, "webhooks") == b"2"
+    assert 0 < redis_client.ttl(hour) <= metrics.HOURLY_TTL
+
+
+def test_refused_pings_and_unknown_stores_are_not_webhooks_received(
+    redis_client: redis.Redis,
+) -> None:
+    _fresh()
+    metrics.webhook("shopify", "main", "orders/create", "invalid_signature", "mismatch", 0.01)
+    metrics.webhook("woocommerce", "woo", None, "ignored", "ping", 0.01)
+    metrics.webhook("shopify", None, "orders/create", "unknown_store", None, 0.01)
+    metrics.flush(redis_client)
+    assert redis_client.keys("kb:store:*") == []
+    hour = metrics.hour_key("main", int(time.time() // 3600))
+    assert redis_client.hgetall(hour) == {b"refused": b"1"}
+
+
+def test_kanal_calls_and_outcomes_fill_the_hour_and_the_last_push(
+    redis_client: redis.Redis,
+) -> None:
+    _fresh()
+    metrics.kanal_call("main", "orders", "POST", 201, 0.1)
+    metrics.kanal_call("main", "orders", "PATCH", 500, 0.1)
+    metrics.kanal_call("main", "orders", "POST", None, 15.0)
+    metrics.kanal_call("main", "orders", "POST", 429, 0.1)
+    metrics.kanal_call("main", "orders", "POST", 422, 0.1)
+    metrics.rate_limited("main")
+    metrics.push_outcome("main", "failed")
+    metrics.push_outcome("main", "delivered")
+    metrics.flush(redis_client)
+    hour = metrics.hour_key("main", int(time.time() // 3600))
+    assert redis_client.hgetall(hour) == {
+        b"calls": b"5",
+        b"pushes": b"1",
+        b"errors": b"2",
+        b"rejected": b"1",
+        b"rate_limited": b"1",
+        b"failed": b"1",
+    }
+    assert redis_client.hexists("kb:store:main", "push_at")
+
+
+def test_the_newest_time_wins_and_survives_a_failed_flush() -> None:
+    buffer = Buffer()
+    buffer.seen("kb:store:main", 200.0, "push_at")
+    buffer.seen("kb:store:main", 100.0, "push_at")
+    down = redis.Redis(port=_free_port(), socket_connect_timeout=0.5)
+    with pytest.raises(redis.ConnectionError):
+        metrics.flush(down, buffer)
+    assert buffer.take_latest() == {"kb:store:main": {"push_at": 200.0}}
+
+
+def test_an_announced_process_is_present_until_it_stops_flushing(
+    redis_client: redis.Redis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DYNO", "web.1")
+    monkeypatch.setattr(metrics, "_presence", None)
+    redis_client.zadd(metrics.PRESENCE_KEY, {"worker:worker.1:7:5": time.time() - 3600})
+    metrics.announce("web", 8)
+    metrics.flush(redis_client, Buffer())
+    members = [m.decode() for m in redis_client.zrange(metrics.PRESENCE_KEY, 0, -1)]
+    assert members == [f"web:web.1:{os.getpid()}:8"]
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
