@@ -177,9 +177,9 @@ class ConsoleFormatter(logging.Formatter):
 def dict_config(level: str, fmt: str, secrets: Iterable[str] = ()) -> dict[str, Any]:
     """The `logging.config.dictConfig` schema of `configure` (also uvicorn's `log_config`)."""
     if fmt not in FORMATS:
-        raise ConfigError(f"LOG_FORMAT: {fmt!r} is not one of {', '.join(FORMATS)}")
+        raise ConfigError(f"LOG_FORMAT: must be one of {', '.join(FORMATS)}")
     if level.upper() not in logging.getLevelNamesMapping():
-        raise ConfigError(f"LOG_LEVEL: {level!r} is not a level (DEBUG, INFO, WARNING, ERROR)")
+        raise ConfigError("LOG_LEVEL: must be a level (DEBUG, INFO, WARNING, ERROR)")
     formatter = JsonFormatter if fmt == "json" else ConsoleFormatter
     propagate = {"handlers": [], "propagate": True, "level": "NOTSET"}  # as the root says
     return {
