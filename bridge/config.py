@@ -158,7 +158,7 @@ class StoreConfig(_Strict):
             return None
         region = value.upper()
         if region not in phonenumbers.SUPPORTED_REGIONS:
-            raise ValueError(f"{value!r} is not an ISO 3166 country code phonenumbers knows")
+            raise ValueError("must be an ISO 3166 country code phonenumbers knows (e.g. FR)")
         return region
 
     @field_validator("shop_domain")
@@ -177,7 +177,7 @@ class StoreConfig(_Strict):
     @classmethod
     def _api_version(cls, value: str) -> str:
         if not _API_VERSION.match(value):
-            raise ValueError(f"{value!r} is not a Shopify API version (YYYY-01/04/07/10)")
+            raise ValueError("must be a Shopify API version (YYYY-01, -04, -07 or -10)")
         return value
 
     @field_validator("admin_api_url", "site_url")
@@ -279,7 +279,7 @@ class BridgeConfig(_Strict):
         by_kanal: dict[int, list[str]] = {}
         for key, store in sorted(self.stores.items()):
             by_kanal.setdefault(store.kanal_store_id, []).append(key)
-        for kanal_id, keys in by_kanal.items():
+        for keys in by_kanal.values():
             if len(keys) < 2:
                 continue
             for key in keys:
@@ -287,15 +287,15 @@ class BridgeConfig(_Strict):
                 if not prefix:
                     raise ValueError(
                         f"stores.{key}.external_id_prefix: required, because stores "
-                        f"{', '.join(keys)} all feed Kanal store {kanal_id} and their ids "
-                        "could collide there"
+                        f"{', '.join(keys)} all feed one Kanal store (kanal_store_id) and "
+                        "their ids could collide there"
                     )
                 for other in keys:
                     theirs = self.stores[other].external_id_prefix
                     if other != key and theirs and theirs.startswith(prefix):
                         raise ValueError(
                             f"stores.{other}.external_id_prefix: must not start with "
-                            f"stores.{key}'s prefix (both feed Kanal store {kanal_id})"
+                            f"stores.{key}'s prefix (both feed one Kanal store)"
                         )
         return self
 
@@ -402,6 +402,8 @@ def _expand(value: Any, env: Mapping[str, str], path: tuple[str, ...]) -> Any:
 
 
 def _describe(exc: ValidationError) -> str:
+    """Every error as `key.path: what is wrong`; never the value (it may be a secret typed
+    into the wrong key)."""
     messages = []
     for error in exc.errors():
         location = ".".join(str(part) for part in error["loc"])
@@ -410,9 +412,16 @@ def _describe(exc: ValidationError) -> str:
         elif error["type"] == "missing":
             messages.append(f"{location}: required key is missing")
         else:
-            message = error["msg"].removeprefix("Value error, ")
+            message = _without_input(error["msg"].removeprefix("Value error, "), error["input"])
             messages.append(f"{location}: {message}" if location else message)
     return "; ".join(messages)
+
+
+def _without_input(message: str, value: object) -> str:
+    """`message` with the offending value hidden, should a validator ever quote it."""
+    if isinstance(value, str | int | float) and len(text := str(value)) >= 3 and text in message:
+        return message.replace(text, "***")
+    return message
 
 
 def _int(env: Mapping[str, str], name: str, default: int, minimum: int | None = None) -> int:
@@ -422,7 +431,7 @@ def _int(env: Mapping[str, str], name: str, default: int, minimum: int | None = 
     try:
         number = int(value)
     except ValueError:
-        raise ConfigError(f"{name}: {value!r} is not a whole number") from None
+        raise ConfigError(f"{name}: must be a whole number") from None
     if minimum is not None and number < minimum:
         raise ConfigError(f"{name}: must be at least {minimum}")
     return number

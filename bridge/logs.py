@@ -9,6 +9,7 @@ extra field and in the exception text. `dict_config` is also what uvicorn gets a
 
 from __future__ import annotations
 
+import functools
 import logging
 import logging.config
 import re
@@ -17,6 +18,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import orjson
+import phonenumbers
 
 from bridge.errors import ConfigError
 from mappers.phone import mask_phone
@@ -50,6 +52,11 @@ _INTERNATIONAL = re.compile(r"(?<![\w+])\+\d(?:[\s.()-]{0,2}\d){6,14}(?!\d)")
 _NATIONAL = re.compile(r"(?<![\w.+-])\(?\d{2,5}\)?(?:[ .-]\(?\d{2,5}\)?){1,5}(?![\w-])")
 # National numbers written as one run of digits starting with a trunk 0: "0612345678".
 _TRUNK = re.compile(r"(?<![\w.+-])0\d{9,13}(?![\w-])")
+# Numbers written as one bare run of digits, without "+" or separators, as Kanal's error
+# bodies echo them: "33612345678" (E.164 without its "+"), "2015550123" (a North American
+# number without its country code). Masked only when they parse as a valid number, so that ids,
+# unix timestamps and amounts stay readable (`_bare`).
+_BARE = re.compile(r"(?<![\w.+-])[1-9]\d{9,14}(?![\w-]|\.\d)")
 _NOT_A_PHONE = re.compile(r"\d{4}-\d{2}-\d{2}|\d{1,3}(?:\.\d{1,3}){3}$")
 
 
@@ -69,6 +76,30 @@ def _national(match: re.Match[str]) -> str:
     return mask_phone(digits)
 
 
+@functools.lru_cache(maxsize=4096)
+def _is_phone(digits: str) -> bool:
+    """Whether a bare digit run is a valid number: international (as if it began with "+"),
+    or a ten-digit North American one. Other countries write national numbers with their
+    trunk 0 (`_TRUNK`); NANP numbers have none, so they are the one bare national form. A
+    unix timestamp in seconds (ten digits starting with 1) is neither: NANP area codes never
+    start with 1, and "+1" needs ten more digits."""
+    candidates: list[tuple[str, str | None]] = [("+" + digits, None)]
+    if len(digits) == 10:
+        candidates.append((digits, "US"))
+    for text, region in candidates:
+        try:
+            if phonenumbers.is_valid_number(phonenumbers.parse(text, region)):
+                return True
+        except phonenumbers.NumberParseException:
+            continue
+    return False
+
+
+def _bare(match: re.Match[str]) -> str:
+    digits = match.group()
+    return mask_phone(digits) if _is_phone(digits) else digits
+
+
 class Masker:
     """Mask personal data and secrets in text; `secrets` are masked wherever they appear."""
 
@@ -85,7 +116,8 @@ class Masker:
         text = _EMAIL.sub(r"\1***@\2", text)
         text = _INTERNATIONAL.sub(_international, text)
         text = _NATIONAL.sub(_national, text)
-        return _TRUNK.sub(lambda match: mask_phone(match.group()), text)
+        text = _TRUNK.sub(lambda match: mask_phone(match.group()), text)
+        return _BARE.sub(_bare, text)
 
     def value(self, value: object) -> object:
         """`value` with every string inside it masked (dicts, lists and tuples walked)."""
@@ -177,9 +209,9 @@ class ConsoleFormatter(logging.Formatter):
 def dict_config(level: str, fmt: str, secrets: Iterable[str] = ()) -> dict[str, Any]:
     """The `logging.config.dictConfig` schema of `configure` (also uvicorn's `log_config`)."""
     if fmt not in FORMATS:
-        raise ConfigError(f"LOG_FORMAT: {fmt!r} is not one of {', '.join(FORMATS)}")
+        raise ConfigError(f"LOG_FORMAT: must be one of {', '.join(FORMATS)}")
     if level.upper() not in logging.getLevelNamesMapping():
-        raise ConfigError(f"LOG_LEVEL: {level!r} is not a level (DEBUG, INFO, WARNING, ERROR)")
+        raise ConfigError("LOG_LEVEL: must be a level (DEBUG, INFO, WARNING, ERROR)")
     formatter = JsonFormatter if fmt == "json" else ConsoleFormatter
     propagate = {"handlers": [], "propagate": True, "level": "NOTSET"}  # as the root says
     return {

@@ -14,6 +14,7 @@ from mappers import (
     woocommerce_customers,
 )
 from mappers.actions import Action, Delete, Ignored, Patch, Resource, StoreContext, Upsert
+from mappers.shapes import Shape
 
 Mapper = Callable[[dict[str, Any], StoreContext], list[Action]]
 
@@ -27,18 +28,43 @@ PLATFORMS: dict[str, dict[str, Mapper]] = {
     "woocommerce": {**woocommerce.TOPICS, **woocommerce_customers.TOPICS},
 }
 
+# The shape each topic's body must have (mappers/shapes.py): the topic header is not signed.
+SHAPES: dict[str, dict[str, Shape]] = {
+    "shopify": {
+        **shopify.SHAPES,
+        **shopify_checkouts.SHAPES,
+        **shopify_customers.SHAPES,
+        **shopify_fulfillments.SHAPES,
+    },
+    "woocommerce": {**woocommerce.SHAPES, **woocommerce_customers.SHAPES},
+}
+SHAPE_REASONS = frozenset(s.reason for topics in SHAPES.values() for s in topics.values())
+# What WooCommerce delivers instead of the resource when the webhook's user lost its rights
+# (`{"code": "woocommerce_rest_cannot_view", "message": ..., "data": {"status": 401}}`).
+WOOCOMMERCE_ERROR = "woocommerce_error_body"
+
 
 def map_webhook(platform: str, topic: str, payload: object, ctx: StoreContext) -> list[Action]:
-    """The Kanal actions one verified webhook asks for; never raises on any JSON value."""
+    """The Kanal actions one verified webhook asks for; never raises on any JSON value.
+
+    A body whose shape does not fit its topic is refused (`Ignored("not_an_order")`, ...)
+    before any mapper reads it."""
     mapper = PLATFORMS.get(platform, {}).get(topic)
     if mapper is None:
         return [Ignored("unsupported_topic")]
     if not isinstance(payload, dict):
         return [Ignored("no_id")]
+    shape = SHAPES[platform][topic]
+    if not shape.fits(payload):
+        if platform == "woocommerce" and {"code", "message"} <= payload.keys():
+            return [Ignored(WOOCOMMERCE_ERROR)]
+        return [Ignored(shape.reason)]
     return mapper(payload, ctx)  # each mapper reads its own id (compliance topics have none)
 
 
 __all__ = [
+    "SHAPES",
+    "SHAPE_REASONS",
     "Action",
     "Delete",
     "Ignored",

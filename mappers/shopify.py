@@ -12,7 +12,7 @@ from collections.abc import Callable
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
-from mappers import dates, kanal, money, payload, phone
+from mappers import dates, kanal, money, payload, phone, shapes
 from mappers.actions import Action, Ignored, Patch, StoreContext, Upsert
 
 # financial_status: Shopify's vocabulary, sent as is. Absent/null: the field is left out.
@@ -260,3 +260,17 @@ TOPICS: dict[str, Callable[[dict[str, Any], StoreContext], list[Action]]] = {
     "orders/partially_fulfilled": map_order,
     "orders/cancelled": map_order,
 }
+
+# Every order topic carries the whole REST order; no other kind of body has both a
+# financial_status and line items.
+ORDER = shapes.shape(
+    "not_an_order",
+    required=("id", "line_items", "financial_status"),
+    forbidden=(
+        *shapes.SHOPIFY_CHECKOUT_MARKS,
+        *shapes.SHOPIFY_CHILD_MARKS,
+        *shapes.SHOPIFY_COMPLIANCE_MARKS,
+        *shapes.SHOPIFY_SUMMARY_MARKS,
+    ),
+)
+SHAPES = {topic: ORDER for topic in TOPICS}

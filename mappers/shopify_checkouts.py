@@ -14,7 +14,7 @@ from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
-from mappers import dates, kanal, money, payload, phone, shopify
+from mappers import dates, kanal, money, payload, phone, shapes, shopify
 from mappers.actions import Action, Ignored, Patch, StoreContext, Upsert
 
 # Kanal checkout statuses the bridge sends (PATCH), by what happened in the shop.
@@ -109,3 +109,30 @@ TOPICS: dict[str, Callable[[dict[str, Any], StoreContext], list[Action]]] = {
     "checkouts/update": map_checkout,
     "checkouts/delete": map_deleted,
 }
+
+CHECKOUT = shapes.shape(
+    "not_a_checkout",
+    required=("token", "line_items"),
+    forbidden=(
+        *shapes.SHOPIFY_ORDER_MARKS,
+        *shapes.SHOPIFY_COMPLIANCE_MARKS,
+        *shapes.SHOPIFY_SUMMARY_MARKS,
+        "fulfillment_id",
+        "refund_line_items",
+    ),
+)
+# Shopify documents the delete payload as the checkout's id and cart token (no line items).
+DELETION = shapes.shape(
+    "not_a_checkout_deletion",
+    required=("id",),
+    forbidden=(
+        "line_items",
+        *shapes.SHOPIFY_ORDER_MARKS,
+        *shapes.SHOPIFY_CHECKOUT_MARKS,
+        *shapes.SHOPIFY_CHILD_MARKS,
+        *shapes.SHOPIFY_COMPLIANCE_MARKS,
+        *shapes.SHOPIFY_SUMMARY_MARKS,
+        *shapes.SHOPIFY_CUSTOMER_MARKS,
+    ),
+)
+SHAPES = {"checkouts/create": CHECKOUT, "checkouts/update": CHECKOUT, "checkouts/delete": DELETION}

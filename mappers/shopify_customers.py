@@ -13,7 +13,7 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-from mappers import dates, kanal, payload, phone, shopify
+from mappers import dates, kanal, payload, phone, shapes, shopify
 from mappers.actions import Action, Delete, Ignored, Patch, StoreContext, Upsert
 
 # Compliance topics that ask nothing of Kanal: verified, answered 200 and logged with this
@@ -118,4 +118,47 @@ TOPICS: dict[str, Callable[[dict[str, Any], StoreContext], list[Action]]] = {
     "customers/purchasing_summary": map_purchasing_summary,
     "customers/redact": map_redact,
     **{topic: _logged(reason) for topic, reason in LOGGED_ONLY.items()},
+}
+
+CUSTOMER = shapes.shape(
+    "not_a_customer",
+    required=("id",),
+    forbidden=(
+        "line_items",
+        "token",
+        "cart_token",
+        *shapes.SHOPIFY_ORDER_MARKS,
+        *shapes.SHOPIFY_CHECKOUT_MARKS,
+        *shapes.SHOPIFY_CHILD_MARKS,
+        *shapes.SHOPIFY_COMPLIANCE_MARKS,
+        *shapes.SHOPIFY_SUMMARY_MARKS,
+    ),
+)
+PURCHASING_SUMMARY = shapes.shape(
+    "not_a_purchasing_summary", required=("customerId",), forbidden=("id", "line_items")
+)
+# Compliance bodies name the shop and carry no resource id of their own; an erasure request
+# (destructive: it becomes a DELETE in Kanal) is told apart by its orders_to_redact list.
+REDACT = shapes.shape(
+    "not_a_redact_request",
+    required=("shop_domain", "shop_id", "customer", "orders_to_redact"),
+    forbidden=("id", "line_items", "data_request", *shapes.SHOPIFY_ORDER_MARKS),
+)
+DATA_REQUEST = shapes.shape(
+    "not_a_data_request",
+    required=("shop_domain", "shop_id", "customer", "data_request"),
+    forbidden=("id", "line_items", "orders_to_redact"),
+)
+SHOP_REDACT = shapes.shape(
+    "not_a_shop_redact_request",
+    required=("shop_domain", "shop_id"),
+    forbidden=("id", "line_items", "customer"),
+)
+SHAPES = {
+    "customers/create": CUSTOMER,
+    "customers/update": CUSTOMER,
+    "customers/purchasing_summary": PURCHASING_SUMMARY,
+    "customers/redact": REDACT,
+    "customers/data_request": DATA_REQUEST,
+    "shop/redact": SHOP_REDACT,
 }

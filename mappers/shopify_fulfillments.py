@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from mappers import dates, kanal, payload
+from mappers import dates, kanal, payload, shapes
 from mappers.actions import Action, Ignored, Patch, StoreContext, Upsert
 
 # Carrier statuses (fulfillment `shipment_status`, fulfillment event `status`) → Kanal's
@@ -116,4 +116,31 @@ TOPICS: dict[str, Callable[[dict[str, Any], StoreContext], list[Action]]] = {
     "fulfillments/create": map_fulfillment,
     "fulfillments/update": map_fulfillment,
     "fulfillment_events/create": map_event,
+}
+
+FULFILLMENT = shapes.shape(
+    "not_a_fulfillment",
+    required=("id", "order_id"),
+    forbidden=(
+        "fulfillment_id",
+        "refund_line_items",
+        "transactions",
+        *shapes.SHOPIFY_ORDER_MARKS,
+        *shapes.SHOPIFY_COMPLIANCE_MARKS,
+    ),
+)
+EVENT = shapes.shape(
+    "not_a_fulfillment_event",
+    required=("fulfillment_id", "status"),
+    forbidden=(
+        "line_items",
+        "refund_line_items",
+        *shapes.SHOPIFY_ORDER_MARKS,
+        *shapes.SHOPIFY_COMPLIANCE_MARKS,
+    ),
+)
+SHAPES = {
+    "fulfillments/create": FULFILLMENT,
+    "fulfillments/update": FULFILLMENT,
+    "fulfillment_events/create": EVENT,
 }

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation, localcontext
 from typing import Any
 
-from mappers import dates, kanal, money, payload, phone, woocommerce_shipments
+from mappers import dates, kanal, money, payload, phone, shapes, woocommerce_shipments
 from mappers.actions import Action, Ignored, Patch, StoreContext, Upsert
 
 # status → (financial_status, fulfillment_status), in the vocabulary Shopify orders use.
@@ -238,4 +238,18 @@ TOPICS: dict[str, Callable[[dict[str, Any], StoreContext], list[Action]]] = {
     "order.updated": map_order,
     "order.restored": map_order,
     "order.deleted": map_trashed,
+}
+
+ORDER = shapes.shape(
+    "not_an_order",
+    required=("id", "line_items"),
+    forbidden=shapes.WOOCOMMERCE_CUSTOMER_MARKS,
+)
+# WooCommerce sends only the id of a trashed order (`WC_Webhook::build_payload`).
+DELETION = shapes.shape("not_a_deletion", required=("id",), only=True)
+SHAPES = {
+    "order.created": ORDER,
+    "order.updated": ORDER,
+    "order.restored": ORDER,
+    "order.deleted": DELETION,
 }

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from mappers import dates, kanal, payload, phone
+from mappers import dates, kanal, payload, phone, shapes
 from mappers.actions import Action, Delete, Ignored, StoreContext, Upsert
 
 # Phone candidates, in order: (address, key of the number); each uses its address's country.
@@ -71,3 +71,12 @@ TOPICS: dict[str, Callable[[dict[str, Any], StoreContext], list[Action]]] = {
     "customer.updated": map_customer,
     "customer.deleted": map_deleted,
 }
+
+CUSTOMER = shapes.shape(
+    "not_a_customer",
+    required=("id", "email"),
+    forbidden=("status", *shapes.WOOCOMMERCE_ORDER_MARKS),
+)
+# As for orders, a deleted customer's body is only its id.
+DELETION = shapes.shape("not_a_deletion", required=("id",), only=True)
+SHAPES = {"customer.created": CUSTOMER, "customer.updated": CUSTOMER, "customer.deleted": DELETION}

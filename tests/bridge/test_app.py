@@ -159,6 +159,25 @@ async def test_bad_config_keeps_the_process_up_but_not_ready(
     assert webhook.status_code == 503
 
 
+async def test_a_secret_in_the_wrong_key_is_neither_shown_nor_logged(
+    monkeypatch: pytest.MonkeyPatch,
+    redis_url: str,
+    redis_client: redis.Redis,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    leaked = "shpss-pasted-in-the-wrong-key-0123456789"
+    monkeypatch.setenv("REDIS_URL", redis_url)
+    monkeypatch.setenv("BRIDGE_CONFIG_TOML", CONFIG + f'default_country = "{leaked}"\n')
+    with caplog.at_level("ERROR"):
+        app = create_app_from_env()
+    async with serve(app) as client:
+        ready = await client.get("/readyz")
+    assert ready.status_code == 503
+    assert "stores.main-shop.default_country" in ready.json()["reason"]
+    assert leaked not in ready.text
+    assert caplog.records and all(leaked not in r.getMessage() for r in caplog.records)
+
+
 async def test_missing_config_file_is_named(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path, redis_url: str, redis_client: redis.Redis
 ) -> None:

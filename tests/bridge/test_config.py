@@ -259,3 +259,48 @@ def test_stores_feeding_one_kanal_store_need_prefixes_none_starts_another() -> N
     clash = GOOD.replace('external_id_prefix = "eu-"', 'external_id_prefix = "ms-eu-"')
     assert "stores.eu-shop.external_id_prefix: must not start with" in error_for(clash)
     assert "external_id_prefix" in error_for(GOOD.replace('"eu-"', '"-eu"'))
+
+
+# A secret typed into the wrong key must not come back in the error (it is shown by /readyz
+# and logged before the masking knows the secrets of a configuration that failed to load).
+LEAKED = "shpss-leaked-0123456789abcdef"
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "named"),
+    [
+        ('default_country = "fr"', f'default_country = "{LEAKED}"', "default_country"),
+        ('platform = "shopify"', f'platform = "{LEAKED}"', "platform"),
+        ("kanal_store_id = 123", f'kanal_store_id = "{LEAKED}"', "kanal_store_id"),
+        ("requests_per_minute = 30", f'requests_per_minute = "{LEAKED}"', "requests_per_minute"),
+        (
+            "abandoned_after_minutes = 0.5",
+            f'abandoned_after_minutes = "{LEAKED}"',
+            "abandoned_after_minutes",
+        ),
+        ('external_id_prefix = "eu-"', f'external_id_prefix = "{LEAKED}!"', "external_id_prefix"),
+        ('shop_domain = "Main-Shop.myshopify.com"', f'shop_domain = ["{LEAKED}"]', "shop_domain"),
+        ("requests_per_minute = 60", f'requests_per_minute = "{LEAKED}"', "kanal.requests_"),
+        ("[kanal]", f'[bridge]\npublic_url = "http://{LEAKED}"\n[kanal]', "bridge.public_url"),
+        ("[kanal]", f'[delivery]\nsettle_seconds = "{LEAKED}"\n[kanal]', "settle_seconds"),
+    ],
+)
+def test_an_error_names_the_key_and_never_echoes_the_value(old: str, new: str, named: str) -> None:
+    assert old in GOOD
+    message = error_for(GOOD.replace(old, new))
+    assert named in message
+    assert LEAKED not in message
+    assert LEAKED[:12] not in message
+
+
+def test_a_bad_api_version_is_not_echoed() -> None:
+    text = API.replace("quiet_hours = 12", f'quiet_hours = 12\napi_version = "{LEAKED}"')
+    message = error_for(text, API_ENV)
+    assert "api_version" in message and LEAKED not in message
+
+
+@pytest.mark.parametrize("name", ["PORT", "WEB_CONCURRENCY"])
+def test_a_bad_environment_number_is_named_not_echoed(name: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        Settings.from_env({name: LEAKED})
+    assert name in str(caught.value) and LEAKED not in str(caught.value)

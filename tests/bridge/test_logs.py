@@ -7,10 +7,11 @@ import json
 import logging
 from collections.abc import Iterator
 
+import httpx
 import pytest
 
 from bridge import logs
-from bridge.errors import ConfigError
+from bridge.errors import ConfigError, KanalError
 from bridge.logs import JsonFormatter, Masker, Masking
 
 SECRET = "test-webhook-secret-0123456789abcdef"
@@ -42,6 +43,14 @@ def mask() -> Masker:
         ("api_key=abcdefgh12345", "api_key=***"),
         ('"webhook_secret": "abcdefgh12345"', '"webhook_secret": "***"'),
         (f"signed with {SECRET}!", "signed with ***!"),
+        # Bare digit runs that are valid numbers, as Kanal's error bodies echo them.
+        (
+            '{"customer.phone":["2015550123 is not reachable"]}',
+            '{"customer.phone":["20155***23 is not reachable"]}',
+        ),
+        ("phone 33612345678 refused", "phone 33612****78 refused"),
+        ('{"phone":16135550135}', '{"phone":16135****35}'),
+        ("number 447911123456.", "number 44791*****56."),
     ],
 )
 def test_personal_data_and_secrets_are_masked(mask: Masker, text: str, masked: str) -> None:
@@ -62,6 +71,11 @@ def test_personal_data_and_secrets_are_masked(mask: Masker, text: str, masked: s
         "kb:rec:shop:orders:1001",
         "stores.x.webhook_secrets: a secret is empty",
         "paced to 1780000000.123",
+        "placed at 1780000000 (unix seconds), 1796000000123 ms",
+        "Shopify order 820982911946154508, customer 115310627314, line 466157049",
+        "WooCommerce order 727 of customer 26, total 1234567.89, amount 40994",
+        "kb:rec:shop:orders:5123456789012",
+        "version 1780000000123456",
     ],
 )
 def test_ids_dates_and_addresses_are_left_alone(mask: Masker, text: str) -> None:
@@ -195,3 +209,16 @@ def test_console_format_is_one_readable_line(capsys: pytest.CaptureFixture[str])
 def test_bad_settings_are_named(level: str, fmt: str) -> None:
     with pytest.raises(ConfigError, match="LOG_FORMAT" if fmt == "xml" else "LOG_LEVEL"):
         logs.dict_config(level, fmt)
+
+
+def test_a_kanal_answer_logged_by_the_worker_has_its_bare_numbers_masked(
+    captured: tuple[logging.Logger, io.StringIO],
+) -> None:
+    request = httpx.Request("POST", "https://api.getkanal.com/v1/stores/7/orders")
+    body = {"message": "invalid", "errors": {"customer.phone": ["2015550123", "33612345678"]}}
+    error = KanalError.from_response(httpx.Response(422, json=body, request=request))
+    logger, stream = captured
+    logger.warning("push failed: %s", error, extra={"error": str(error), "body": error.body})
+    text = stream.getvalue()
+    assert "2015550123" not in text and "33612345678" not in text
+    assert "Kanal answered 422 to POST /v1/stores/7/orders" in text

@@ -10,12 +10,15 @@ SHOPIFY_ORDER: dict[str, Any] = {
     "id": 1,
     "created_at": "2025-03-01T10:00:00+01:00",
     "total_price": "1.00",
+    "financial_status": "paid",
+    "line_items": [],
     "phone": "+33612345678",
 }
 WOO_ORDER: dict[str, Any] = {
     "id": 1,
     "date_created_gmt": "2025-03-01T10:00:00",
     "total": "1.00",
+    "line_items": [],
     "billing": {"phone": "+33612345678"},
 }
 
@@ -49,20 +52,21 @@ def test_other_topics_are_ignored_as_unsupported(platform: str, topic: str) -> N
     assert map_webhook(platform, topic, SHOPIFY_ORDER, CTX) == [Ignored("unsupported_topic")]
 
 
-@pytest.mark.parametrize(
-    "payload",
-    [
-        None,
-        [],
-        [SHOPIFY_ORDER],
-        "order",
-        42,
-        {},
-        {"code": "woocommerce_rest_cannot_view", "message": "…", "data": {"status": 401}},
-        {"id": None},
-        {"id": {"nested": 1}},
-    ],
-)
-def test_payloads_without_a_usable_id_are_ignored(payload: object) -> None:
+@pytest.mark.parametrize("payload", [None, [], [SHOPIFY_ORDER], "order", 42])
+def test_payloads_that_are_not_objects_are_ignored(payload: object) -> None:
     for platform, topic in [("shopify", "orders/create"), ("woocommerce", "order.deleted")]:
         assert map_webhook(platform, topic, payload, CTX) == [Ignored("no_id")]
+
+
+@pytest.mark.parametrize("payload", [{"id": None}, {"id": {"nested": 1}}, {"id": "x"}])
+def test_bodies_of_the_right_shape_without_a_usable_id_are_ignored(payload: object) -> None:
+    assert map_webhook("woocommerce", "order.deleted", payload, CTX) == [Ignored("no_id")]
+    order = {**SHOPIFY_ORDER, **payload}  # type: ignore[dict-item]
+    assert map_webhook("shopify", "orders/create", order, CTX) == [Ignored("no_id")]
+
+
+def test_an_error_delivered_instead_of_the_resource_is_named() -> None:
+    error = {"code": "woocommerce_rest_cannot_view", "message": "…", "data": {"status": 401}}
+    for topic in ("order.updated", "order.deleted", "customer.updated"):
+        assert map_webhook("woocommerce", topic, error, CTX) == [Ignored("woocommerce_error_body")]
+    assert map_webhook("shopify", "orders/create", {}, CTX) == [Ignored("not_an_order")]

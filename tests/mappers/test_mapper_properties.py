@@ -13,7 +13,16 @@ from hypothesis import strategies as st
 from mapper_fixtures import ORDER_TOPIC, order_fixtures
 
 from bridge.emulators.kanal.validation import PATCH_SCHEMAS, validate, validate_patch
-from mappers import PLATFORMS, Delete, Ignored, Patch, StoreContext, Upsert, map_webhook
+from mappers import (
+    PLATFORMS,
+    SHAPE_REASONS,
+    Delete,
+    Ignored,
+    Patch,
+    StoreContext,
+    Upsert,
+    map_webhook,
+)
 from mappers.kanal import encode
 
 SHOPIFY_TOPICS = PLATFORMS["shopify"]
@@ -34,6 +43,8 @@ REASONS = {
     "unknown_shipment_status",
     "data_request_logged",
     "shop_redact_logged",
+    "woocommerce_error_body",
+    *SHAPE_REASONS,
 }
 SETTINGS = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 

@@ -16,6 +16,7 @@ def checkout(**fields: Any) -> dict[str, Any]:
         "phone": "+33612345678",
         "abandoned_checkout_url": "https://shop.example/recover?key=1",
         "completed_at": None,
+        "line_items": [],
     }
     return {**base, **fields}
 
@@ -80,11 +81,15 @@ def test_a_deleted_checkout_expires_when_its_token_is_known() -> None:
 
 
 def test_an_order_recovers_its_checkout_even_when_it_is_not_sent() -> None:
-    order = {"id": 5, "checkout_token": "tok1", "created_at": "2026-03-01T10:05:00+01:00"}
+    order = {
+        "id": 5,
+        "checkout_token": "tok1",
+        "created_at": "2026-03-01T10:05:00+01:00",
+        "financial_status": "pending",
+        "line_items": [],
+    }
     assert map_webhook("shopify", "orders/create", order, CTX) == [
         Ignored("no_total"),
         Patch("checkouts", "tok1", 0, {"status": "recovered"}),
     ]
-    assert map_webhook("shopify", "orders/create", {"checkout_token": "tok1"}, CTX) == [
-        Ignored("no_id")
-    ]
+    assert map_webhook("shopify", "orders/create", {**order, "id": None}, CTX) == [Ignored("no_id")]

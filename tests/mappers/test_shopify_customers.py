@@ -41,14 +41,15 @@ def test_purchasing_summary_reads_gids_and_rounds_the_amount() -> None:
 
 
 def test_compliance_topics() -> None:
-    redact = {"shop_id": 1, "customer": {"id": 191167}, "orders_to_redact": [1]}
+    shop = {"shop_id": 1, "shop_domain": "s.myshopify.com"}
+    redact = {**shop, "customer": {"id": 191167}, "orders_to_redact": [1]}
     assert map_webhook("shopify", "customers/redact", redact, CTX) == [
         Delete("customers", "191167")
     ]
-    assert map_webhook("shopify", "customers/data_request", {"shop_id": 1}, CTX) == [
+    request = {**shop, "customer": {"id": 191167}, "orders_requested": [], "data_request": {}}
+    assert map_webhook("shopify", "customers/data_request", request, CTX) == [
         Ignored("data_request_logged")
     ]
-    assert map_webhook("shopify", "shop/redact", {"shop_id": 1}, CTX) == [
-        Ignored("shop_redact_logged")
-    ]
-    assert map_webhook("shopify", "customers/redact", {"customer": {}}, CTX) == [Ignored("no_id")]
+    assert map_webhook("shopify", "shop/redact", shop, CTX) == [Ignored("shop_redact_logged")]
+    no_id = {**redact, "customer": {}}
+    assert map_webhook("shopify", "customers/redact", no_id, CTX) == [Ignored("no_id")]

@@ -8,6 +8,7 @@ CTX = StoreContext(default_country="US")
 def test_the_billing_then_shipping_phone_makes_the_customer() -> None:
     customer = {
         "id": 3,
+        "email": "",
         "first_name": "",
         "billing": {"first_name": "Jo", "phone": ""},
         "shipping": {"phone": "(415) 555-0132", "country": "US"},
@@ -24,5 +25,6 @@ def test_deleted_and_unusable_customers() -> None:
     assert map_webhook("woocommerce", "customer.deleted", {"id": 3}, CTX) == [
         Delete("customers", "3")
     ]
-    assert map_webhook("woocommerce", "customer.updated", {"id": 3}, CTX) == [Ignored("no_phone")]
+    unusable = {"id": 3, "email": None}
+    assert map_webhook("woocommerce", "customer.updated", unusable, CTX) == [Ignored("no_phone")]
     assert map_webhook("woocommerce", "customer.deleted", {"id": 0}, CTX) == [Ignored("no_id")]

@@ -11,6 +11,7 @@ ORDER: dict[str, Any] = {
     "date_modified_gmt": "2026-01-02T10:00:00",
     "total": "9.00",
     "billing": {"phone": "+33612345678"},
+    "line_items": [],
 }
 
 
