@@ -58,6 +58,9 @@ class _Strict(BaseModel):
 class KanalConfig(_Strict):
     api_url: str = "https://api.getkanal.com"
     requests_per_minute: int = Field(defaults.REQUESTS_PER_MINUTE, gt=0)
+    # A call without an answer after this long is given up (and probed before a POST is sent
+    # again); below the push job's own timeout, so a push is never killed mid-call.
+    timeout_seconds: float = Field(defaults.KANAL_TIMEOUT, gt=0, le=defaults.KANAL_TIMEOUT_MAX)
 
 
 class DeliveryConfig(_Strict):

@@ -37,14 +37,20 @@ SCHEDULER_INTERVAL = 0.05
 RETRY_DELAYS = (5, 15, 30, 60, 120, 300, 600, 900, 1800, *([3600] * 46))
 RETRY_JITTER = 0.2
 
-# Retry-After to assume when a 429 carries none.
+# Retry-After to assume when a 429 carries none (or one that cannot be read): Kanal's window
+# is a minute. A longer Retry-After than MAX_RETRY_AFTER is cut to it, so a wrong header
+# cannot hold a store for hours (a second 429 pauses it again).
 DEFAULT_RETRY_AFTER = 60.0
+MAX_RETRY_AFTER = 900.0
 
-# Kanal HTTP timeouts: connecting, and the whole call. A push that hangs longer is retried.
+# Kanal HTTP timeouts: connecting, and the whole call ([kanal] timeout_seconds, at most
+# KANAL_TIMEOUT_MAX so that a push always ends before its job's timeout). A push that hangs
+# longer is retried (a POST is probed with a PATCH first: it may have landed).
 KANAL_CONNECT_TIMEOUT = 5.0
 KANAL_TIMEOUT = 15.0
+KANAL_TIMEOUT_MAX = 25.0
 
-# An RQ job is killed after this long; a push never takes more than KANAL_TIMEOUT + a bit.
+# An RQ job is killed after this long; a push never takes more than KANAL_TIMEOUT_MAX + a bit.
 JOB_TIMEOUT = 30
 
 # Finished jobs stay visible in the dashboard this long; failed ones until retried or expired.

@@ -6,19 +6,28 @@
     ├── PayloadError           a verified webhook body is not a JSON object (400)
     ├── StorageUnavailable     Redis cannot store the delivery durably right now (503)
     ├── KanalError             a call to Kanal's API did not succeed
-    │   ├── KanalTransient     worth retrying: network error, timeout, 5xx, 429
-    │   │   └── KanalRateLimited   429: the store is paused for `retry_after` seconds
-    │   └── KanalPermanent     retrying cannot help: 400, 401, 403, 404, 422 (failed registry)
+    │   ├── KanalTransient     worth retrying with backoff: refused or timed-out connection,
+    │   │   │                  408, 409, 425, 500, 502, 503 (the request was not applied)
+    │   │   ├── KanalUnanswered    sent, but no answer came back (read timeout, connection cut,
+    │   │   │                      response cut short, 504): it may have been applied
+    │   │   └── KanalRateLimited   429: the Kanal store is paused for `retry_after` seconds
+    │   ├── KanalStoreRejected 401, 403, 404 on a POST or DELETE: about the Kanal store or its
+    │   │                      key, not the record: the store is held, its records stay pending
+    │   └── KanalPermanent     retrying cannot help: 400, 422, other 4xx (failed registry)
     │       └── KanalNotFound  404 on PATCH: Kanal lacks the record (the worker POSTs it)
     └── PlatformError          a call to a shop's own API (Shopify Admin, WooCommerce REST) failed
         ├── PlatformUnavailable    network errors, timeouts, 5xx, 429, still after the retries
         └── PlatformAuthError      401/403: credentials wrong, revoked, or short of a permission
 
-The worker's retry decision reads from this tree (`KanalError.from_response`),
-never from status codes scattered around the code.
+The worker's retry decision reads from this tree (`KanalError.from_response` for answers,
+`KanalError.from_exception` for requests that got none), never from status codes scattered
+around the code.
 """
 
 from __future__ import annotations
+
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
 
 import httpx
 
@@ -56,19 +65,52 @@ class KanalError(BridgeError):
         """Classify an unsuccessful Kanal response into the tree above."""
         status = response.status_code
         body = response.text[:2000]
-        request = response.request
-        message = f"Kanal answered {status} to {request.method} {request.url.path}: {body}"
+        method = response.request.method
+        message = f"Kanal answered {status} to {method} {response.request.url.path}: {body}"
         if status == 429:
             return KanalRateLimited(message, retry_after=_retry_after(response), body=body)
+        if status == 504:
+            return KanalUnanswered(message, status=status, body=body)
         if status >= 500 or status in (408, 409, 425):
             return KanalTransient(message, status=status, body=body)
-        if status == 404 and response.request.method == "PATCH":
+        if status in (401, 403):
+            return KanalStoreRejected(message, status=status, body=body, reason=KEY_REJECTED)
+        if status == 404:
+            if method != "PATCH" or _STORE_NOT_FOUND in body.lower():
+                return KanalStoreRejected(message, status=status, body=body, reason=STORE_PAUSED)
             return KanalNotFound(message, status=status, body=body)
         return KanalPermanent(message, status=status, body=body)
+
+    @staticmethod
+    def from_exception(method: str, path: str, exc: httpx.HTTPError) -> KanalError:
+        """Classify a request that got no (complete) answer: was it sent, could it have landed?"""
+        message = f"{method} {path}: {exc.__class__.__name__}"
+        if isinstance(exc, _NOT_SENT):
+            return KanalTransient(message)
+        if isinstance(exc, httpx.TransportError):
+            return KanalUnanswered(message)
+        return KanalTransient(message)
+
+
+# Why Kanal refused a whole store (`KanalStoreRejected.reason`, also a metric label).
+KEY_REJECTED = "key_rejected"  # 401: key unknown or revoked; 403: key not valid for this store
+STORE_PAUSED = "store_paused"  # 404 on a POST: the store does not exist or is paused in Kanal
+
+# Kanal's body for a store it does not know or has paused; a PATCH answered 404 with it is
+# about the store, not the record (Kanal's reference, errors: {"error": "Store not found or
+# paused"}).
+_STORE_NOT_FOUND = "store not found"
+
+# Failures before a single byte of the request left: Kanal cannot have applied it.
+_NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout, httpx.UnsupportedProtocol)
 
 
 class KanalTransient(KanalError):
     """A failure worth retrying with backoff: network, timeout, 5xx, 429."""
+
+
+class KanalUnanswered(KanalTransient):
+    """The request went out but no answer came back: Kanal may or may not have applied it."""
 
 
 class KanalRateLimited(KanalTransient):
@@ -77,6 +119,14 @@ class KanalRateLimited(KanalTransient):
     def __init__(self, message: str, *, retry_after: float, body: str = "") -> None:
         super().__init__(message, status=429, body=body)
         self.retry_after = retry_after
+
+
+class KanalStoreRejected(KanalError):
+    """Kanal refused the store or its key (401, 403, 404 on POST): `reason` says which."""
+
+    def __init__(self, message: str, *, status: int, body: str = "", reason: str) -> None:
+        super().__init__(message, status=status, body=body)
+        self.reason = reason
 
 
 class KanalPermanent(KanalError):
@@ -88,12 +138,21 @@ class KanalNotFound(KanalPermanent):
 
 
 def _retry_after(response: httpx.Response) -> float:
-    from bridge.defaults import DEFAULT_RETRY_AFTER
+    """Seconds from Retry-After (delta-seconds or an HTTP-date), within bounds; a default
+    when the header is missing or unreadable."""
+    from bridge.defaults import DEFAULT_RETRY_AFTER, MAX_RETRY_AFTER
 
+    value = response.headers.get("retry-after", "").strip()
     try:
-        return max(float(response.headers.get("retry-after", "")), 0.0)
+        seconds = float(value)
     except ValueError:
+        try:
+            seconds = (parsedate_to_datetime(value) - datetime.now(UTC)).total_seconds()
+        except (TypeError, ValueError):
+            return DEFAULT_RETRY_AFTER
+    if seconds != seconds:  # NaN
         return DEFAULT_RETRY_AFTER
+    return min(max(seconds, 0.0), MAX_RETRY_AFTER)
 
 
 class PlatformError(BridgeError):

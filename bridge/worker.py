@@ -54,7 +54,7 @@ class Worker(SimpleWorker):
 def run_worker(settings: Settings, config: BridgeConfig, burst: bool = False) -> None:
     """Work the push queue until stopped (SIGTERM finishes the current push first)."""
     connection = sync_redis(settings.redis_url)
-    kanal = KanalClient(config.kanal.api_url)
+    kanal = KanalClient(config.kanal.api_url, timeout=config.kanal.timeout_seconds)
     delivery.install(
         delivery.Runtime(
             config=config,

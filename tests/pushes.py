@@ -39,15 +39,19 @@ INVALID = {"message": "The given data was invalid.", "errors": {"customer.phone"
 
 
 class ScriptedKanal:
-    """Answers each request with the next scripted response (200 when none is left)."""
+    """Answers each request with the next scripted response (200 when none is left); a
+    scripted exception (httpx.ReadTimeout...) is raised instead, as the network would."""
 
     def __init__(self) -> None:
         self.requests: list[httpx.Request] = []
-        self.answers: list[httpx.Response] = []
+        self.answers: list[httpx.Response | Exception] = []
 
     def __call__(self, request: httpx.Request) -> httpx.Response:
         self.requests.append(request)
-        return self.answers.pop(0) if self.answers else httpx.Response(200, json={})
+        answer = self.answers.pop(0) if self.answers else httpx.Response(200, json={})
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
 
     def calls(self) -> list[tuple[str, str, Any]]:
         """(method, path, parsed body) of every request, money as Decimal."""

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import httpx
 
 from bridge import defaults
-from bridge.errors import KanalError, KanalTransient
+from bridge.errors import KanalError
 
 
 @dataclass(frozen=True, slots=True)
@@ -20,12 +20,22 @@ class Call:
 
 
 class KanalClient:
-    """Send calls to Kanal; raise a `KanalError` subclass for anything but success."""
+    """Send calls to Kanal; raise a `KanalError` subclass for anything but success.
 
-    def __init__(self, api_url: str, transport: httpx.BaseTransport | None = None) -> None:
+    `timeout` bounds the whole call ([kanal] timeout_seconds); a call that outlives it may
+    still have been applied by Kanal (`KanalUnanswered`)."""
+
+    def __init__(
+        self,
+        api_url: str,
+        transport: httpx.BaseTransport | None = None,
+        *,
+        timeout: float = defaults.KANAL_TIMEOUT,
+    ) -> None:
+        connect = min(timeout, defaults.KANAL_CONNECT_TIMEOUT)
         self._http = httpx.Client(
             base_url=api_url.rstrip("/") + "/api/v1/stores/",
-            timeout=httpx.Timeout(defaults.KANAL_TIMEOUT, connect=defaults.KANAL_CONNECT_TIMEOUT),
+            timeout=httpx.Timeout(timeout, connect=connect),
             limits=httpx.Limits(max_connections=20, max_keepalive_connections=20),
             headers={"Accept": "application/json", "User-Agent": "kanal-bridge"},
             transport=transport,
@@ -41,7 +51,7 @@ class KanalClient:
                 call.method, f"{kanal_store_id}/{call.path}", content=call.body, headers=headers
             )
         except httpx.HTTPError as exc:
-            raise KanalTransient(f"{call.method} {call.path}: {exc.__class__.__name__}") from exc
+            raise KanalError.from_exception(call.method, call.path, exc) from exc
         if response.is_success:
             return response
         raise KanalError.from_response(response)

@@ -29,7 +29,9 @@ from bridge.errors import (
     KanalNotFound,
     KanalPermanent,
     KanalRateLimited,
+    KanalStoreRejected,
     KanalTransient,
+    KanalUnanswered,
 )
 from mappers.kanal import encode
 
@@ -156,7 +158,9 @@ def push(record_key: str, slot: float | None = None) -> str:
 
 _OUTCOMES: dict[type[KanalError], str] = {
     KanalTransient: "transient",
+    KanalUnanswered: "unanswered",
     KanalRateLimited: "rate_limited",
+    KanalStoreRejected: "store_rejected",
     KanalPermanent: "permanent",
     KanalNotFound: "not_found",
 }

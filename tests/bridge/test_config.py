@@ -62,6 +62,12 @@ def test_a_kanal_store_shared_by_two_shops_gets_the_lowest_rate() -> None:
     assert parse_config(GOOD, ENV).rate_for(999) == 60
 
 
+def test_the_kanal_call_timeout_is_a_setting_with_a_default() -> None:
+    assert parse_config(GOOD, ENV).kanal.timeout_seconds == 15
+    fast = parse_config(GOOD.replace("requests_per_minute = 60", "timeout_seconds = 1.5"), ENV)
+    assert fast.kanal.timeout_seconds == 1.5
+
+
 def test_the_environment_overrides_the_kanal_url() -> None:
     config = parse_config(GOOD, ENV, kanal_api_url="http://127.0.0.1:8099")
     assert config.kanal.api_url == "http://127.0.0.1:8099"
@@ -105,6 +111,8 @@ def test_the_context_carries_the_store_options_to_the_mappers() -> None:
             ("abandoned_after_minutes = 0.5", "abandoned_after_minutes = -1"),
             "abandoned_after_minutes",
         ),
+        (("requests_per_minute = 60", "timeout_seconds = 0"), "kanal.timeout_seconds"),
+        (("requests_per_minute = 60", "timeout_seconds = 60"), "kanal.timeout_seconds"),
     ],
 )
 def test_every_bad_value_is_refused_naming_its_key(change: tuple[str, str], named: str) -> None:

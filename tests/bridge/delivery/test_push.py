@@ -70,7 +70,7 @@ def test_a_patch_answered_404_becomes_a_post(
 ) -> None:
     accept(redis_url, [order(1, "pending")])
     drain(redis_client)
-    kanal.answers.append(httpx.Response(404, json={"error": "Store not found or paused"}))
+    kanal.answers.append(httpx.Response(404, json={"error": "Order not found"}))
     accept(redis_url, [order(2, "paid")])
     drain(redis_client)
     assert [c[0] for c in kanal.calls()] == ["POST", "PATCH", "POST"]
