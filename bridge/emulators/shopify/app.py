@@ -13,9 +13,9 @@ from __future__ import annotations
 
 import re
 import time
-from urllib.parse import parse_qsl
 from collections.abc import Callable, Iterable
 from typing import Any
+from urllib.parse import parse_qsl
 
 import orjson
 from starlette.applications import Starlette
