@@ -63,8 +63,13 @@ def _parser() -> argparse.ArgumentParser:
     )
     check.set_defaults(handler=_check_config)
 
-    # `emulator ARGS...` is forwarded whole to `python -m bridge.emulators.kanal` (see main()).
-    commands.add_parser("emulator", help="serve the Kanal API emulator (emulator --help)")
+    # `emulator ARGS...` is forwarded whole to `python -m bridge.emulators.kanal`, and
+    # `emulator shopify ARGS...` to the Shopify emulator (see main()).
+    commands.add_parser(
+        "emulator",
+        help="serve the Kanal API emulator (emulator --help), or the Shopify Admin API one "
+        "(emulator shopify --help)",
+    )
 
     sample = commands.add_parser(
         "send-sample", help="post a correctly signed sample order webhook to a running bridge"
@@ -179,6 +184,12 @@ def redact_url(url: str) -> str:
 
 
 def _emulator(argv: list[str]) -> int:
+    """`emulator shopify ARGS` serves the Shopify emulator; `emulator ARGS` the Kanal one."""
+    if argv[:1] == ["shopify"]:
+        from bridge.emulators.shopify.cli import main as shopify_main
+
+        shopify_main(argv[1:])
+        return 0
     from bridge.emulators.kanal.__main__ import main as emulator_main
 
     emulator_main(argv)

@@ -92,6 +92,24 @@ QUEUE_NAME = "kanal"
 # (Shopify releases quarterly and supports each version for at least 12 months).
 SHOPIFY_API_VERSION = "2026-10"
 
+# A client-credentials token (Shopify: valid about 24 hours) is exchanged again this long
+# before it expires (at most a tenth of its life), so no call carries a token about to lapse.
+SHOPIFY_TOKEN_REFRESH_MARGIN = 300.0
+
+# Share of the Shopify cost bucket (per app and shop) the bridge's queries may empty, unless a
+# caller says otherwise: connect and backfill may use all of it. Reconciliation passes a small
+# share (the merchant's other apps have their own buckets, but the bridge's other callers
+# share this one).
+SHOPIFY_BUCKET_SHARE = 1.0
+
+# What a query is assumed to cost before Shopify has answered it once (its real requested
+# cost is remembered per query text afterwards).
+SHOPIFY_UNKNOWN_QUERY_COST = 100
+
+# Longest the Shopify client sleeps for the cost bucket when the caller names no limit;
+# worker jobs pass max_wait=0 and reschedule instead (PlatformThrottled carries the wait).
+SHOPIFY_MAX_WAIT = 30.0
+
 # How often the watchdog checks (and repairs) each store's webhook subscriptions: WooCommerce
 # disables a webhook after 7 failed deliveries in a row, Shopify deletes subscriptions after
 # 8 failed tries over 4 hours; 10 minutes bounds how long a shop stays deaf after either.

@@ -17,7 +17,13 @@
     │       └── KanalNotFound  404 on PATCH: Kanal lacks the record (the worker POSTs it)
     └── PlatformError          a call to a shop's own API (Shopify Admin, WooCommerce REST) failed
         ├── PlatformUnavailable    network errors, timeouts, 5xx, 429, still after the retries
-        └── PlatformAuthError      401/403: credentials wrong, revoked, or short of a permission
+        ├── PlatformAuthError      401/403: credentials wrong, revoked, or short of a permission
+        ├── PlatformThrottled      the shop's API budget needs a longer wait than the caller
+        │                          allows: `wait` seconds (worker jobs reschedule for then)
+        ├── ShopifyGraphQLError    Shopify answered a query with GraphQL `errors` (names the
+        │                          query and Shopify's error codes)
+        └── ShopifyUserErrors      Shopify refused a mutation with `userErrors` (names the
+                                   mutation and each field)
 
 The worker's retry decision reads from this tree (`KanalError.from_response` for answers,
 `KanalError.from_exception` for requests that got none), never from status codes scattered
@@ -165,3 +171,29 @@ class PlatformUnavailable(PlatformError):
 
 class PlatformAuthError(PlatformError):
     """The shop refused the credentials (401) or they lack a scope or permission (403)."""
+
+
+class PlatformThrottled(PlatformError):
+    """The shop's API budget needs `wait` seconds before the next call, more than the caller
+    allows: a worker job reschedules itself for then instead of sleeping."""
+
+    def __init__(self, message: str, *, wait: float) -> None:
+        super().__init__(message)
+        self.wait = wait
+
+
+class ShopifyGraphQLError(PlatformError):
+    """A GraphQL query got `errors` instead of (or beside) data; `codes` are Shopify's
+    `extensions.code` values (ACCESS_DENIED, MAX_COST_EXCEEDED, undefinedField...)."""
+
+    def __init__(self, message: str, *, codes: tuple[str, ...] = ()) -> None:
+        super().__init__(message)
+        self.codes = codes
+
+
+class ShopifyUserErrors(PlatformError):
+    """A mutation was refused: `errors` are Shopify's userErrors ({field, message})."""
+
+    def __init__(self, message: str, *, errors: list[dict[str, object]]) -> None:
+        super().__init__(message)
+        self.errors = errors

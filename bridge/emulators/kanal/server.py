@@ -2,18 +2,14 @@
 
 from __future__ import annotations
 
-import importlib.util
-import socket
-import threading
-import time
 from collections.abc import Iterable
-from typing import Any, Literal
+from typing import Any
 
 import uvicorn
-from starlette.applications import Starlette
 
 from bridge.emulators.kanal.app import create_app
 from bridge.emulators.kanal.state import EmulatorState, EmulatorStore
+from bridge.emulators.serving import BackgroundServer, uvicorn_config
 
 
 def parse_store_specs(specs: Iterable[str]) -> dict[int, EmulatorStore]:
@@ -38,22 +34,6 @@ def parse_store_specs(specs: Iterable[str]) -> dict[int, EmulatorStore]:
     return stores
 
 
-def _config(app: Starlette, host: str, port: int) -> uvicorn.Config:
-    has = importlib.util.find_spec
-    http: Literal["httptools", "h11"] = "httptools" if has("httptools") else "h11"
-    loop: Literal["uvloop", "asyncio"] = "uvloop" if has("uvloop") else "asyncio"
-    return uvicorn.Config(
-        app,
-        host=host,
-        port=port,
-        http=http,
-        loop=loop,
-        log_level="warning",
-        access_log=False,
-        lifespan="off",
-    )
-
-
 def run(
     host: str = "127.0.0.1",
     port: int = 8099,
@@ -62,16 +42,18 @@ def run(
 ) -> None:
     """Serve the emulator until interrupted; `options` go to `create_app` (latency_ms…)."""
     app = create_app(stores or {}, **options)
-    uvicorn.Server(_config(app, host, port)).run()
+    uvicorn.Server(uvicorn_config(app, host, port)).run()
 
 
-class BackgroundEmulator:
+class BackgroundEmulator(BackgroundServer):
     """The emulator served by uvicorn in a daemon thread on a free port (for tests).
 
     with BackgroundEmulator({1: EmulatorStore(1, {"k" * 24})}) as emu:
         httpx.post(f"{emu.url}/api/v1/stores/1/orders", ...)
         emu.state.records[1]["orders"]
     """
+
+    name = "Kanal emulator"
 
     def __init__(
         self,
@@ -80,34 +62,5 @@ class BackgroundEmulator:
         host: str = "127.0.0.1",
         **options: Any,
     ) -> None:
-        self.app = create_app(stores or {}, **options)
+        super().__init__(create_app(stores or {}, **options), host=host)
         self.state: EmulatorState = self.app.state.emulator
-        self._socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self._socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self._socket.bind((host, 0))
-        self.host, self.port = self._socket.getsockname()[:2]
-        self.url = f"http://{self.host}:{self.port}"
-        self._server = uvicorn.Server(_config(self.app, self.host, self.port))
-        self._thread = threading.Thread(
-            target=self._server.run, kwargs={"sockets": [self._socket]}, daemon=True
-        )
-
-    def start(self, timeout: float = 10.0) -> BackgroundEmulator:
-        self._thread.start()
-        deadline = time.monotonic() + timeout
-        while not self._server.started:
-            if not self._thread.is_alive() or time.monotonic() > deadline:
-                raise RuntimeError("the Kanal emulator did not start")
-            time.sleep(0.01)
-        return self
-
-    def stop(self) -> None:
-        self._server.should_exit = True
-        self._thread.join(timeout=10)
-        self._socket.close()
-
-    def __enter__(self) -> BackgroundEmulator:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
