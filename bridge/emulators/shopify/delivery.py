@@ -37,14 +37,7 @@ class Deliverer:
 
     def __init__(self, state: ShopifyState) -> None:
         self.state = state
-        self._client: httpx.AsyncClient | None = None
         self._tasks: set[asyncio.Task[None]] = set()
-
-    @property
-    def client(self) -> httpx.AsyncClient:
-        if self._client is None:
-            self._client = httpx.AsyncClient(timeout=TIMEOUT, follow_redirects=False)
-        return self._client
 
     def publish(self, topic: str, record: Mapping[str, Any]) -> list[Delivery]:
         """Deliver `record` under `topic` (REST name) to every subscription of that topic."""
@@ -119,9 +112,11 @@ class Deliverer:
         if self.state.take_fault("fail", delivery.topic):
             return 0, "injected failure"
         try:
-            response = await self.client.post(
-                delivery.uri, content=delivery.body, headers=self.headers(delivery, sub)
-            )
+            # A connection per attempt: nothing is left open when the emulator stops.
+            async with httpx.AsyncClient(timeout=TIMEOUT, follow_redirects=False) as client:
+                response = await client.post(
+                    delivery.uri, content=delivery.body, headers=self.headers(delivery, sub)
+                )
         except httpx.HTTPError as exc:
             return 0, exc.__class__.__name__
         return response.status_code, None
