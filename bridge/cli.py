@@ -64,11 +64,12 @@ def _parser() -> argparse.ArgumentParser:
     check.set_defaults(handler=_check_config)
 
     # `emulator ARGS...` is forwarded whole to `python -m bridge.emulators.kanal`, and
-    # `emulator shopify ARGS...` to the Shopify emulator (see main()).
+    # `emulator shopify ARGS...` and `emulator woocommerce ARGS...` to the shops' emulators
+    # (see main()).
     commands.add_parser(
         "emulator",
-        help="serve the Kanal API emulator (emulator --help), or the Shopify Admin API one "
-        "(emulator shopify --help)",
+        help="serve the Kanal API emulator (emulator --help), the Shopify Admin API one "
+        "(emulator shopify --help), or a WooCommerce shop's (emulator woocommerce --help)",
     )
 
     sample = commands.add_parser(
@@ -184,11 +185,17 @@ def redact_url(url: str) -> str:
 
 
 def _emulator(argv: list[str]) -> int:
-    """`emulator shopify ARGS` serves the Shopify emulator; `emulator ARGS` the Kanal one."""
+    """`emulator shopify|woocommerce ARGS` serves that shop's emulator; `emulator ARGS` the
+    Kanal one."""
     if argv[:1] == ["shopify"]:
         from bridge.emulators.shopify.cli import main as shopify_main
 
         shopify_main(argv[1:])
+        return 0
+    if argv[:1] == ["woocommerce"]:
+        from bridge.emulators.woocommerce.cli import main as woocommerce_main
+
+        woocommerce_main(argv[1:])
         return 0
     from bridge.emulators.kanal.__main__ import main as emulator_main
 
