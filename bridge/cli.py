@@ -17,6 +17,8 @@ from importlib import resources
 from typing import Any, Literal
 from urllib.parse import urlsplit, urlunsplit
 
+from pydantic import SecretStr
+
 from bridge import logs
 from bridge.config import BridgeConfig, Settings, StoreConfig, load_config
 from bridge.errors import ConfigError
@@ -383,9 +385,15 @@ def _secrets(settings: Settings, config: BridgeConfig | None = None) -> list[str
         except ConfigError:
             config = None  # the web process reports it; the environment's secrets still count
     found = [settings.dashboard_password or "", urlsplit(settings.redis_url).password or ""]
+    if config is not None and config.alerts.webhook_url is not None:
+        found.append(config.alerts.webhook_url.get_secret_value())
     for store in config.stores.values() if config else []:
-        found.append(store.kanal_api_key.get_secret_value())
-        found.extend(secret.get_secret_value() for secret in store.webhook_secrets)
+        # Every SecretStr of the store: Kanal key, webhook secrets, the shop's API credentials.
+        for name in type(store).model_fields:
+            value = getattr(store, name)
+            for item in value if isinstance(value, list) else [value]:
+                if isinstance(item, SecretStr):
+                    found.append(item.get_secret_value())
     return [secret for secret in found if secret]
 
 
