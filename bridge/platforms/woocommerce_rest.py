@@ -193,6 +193,8 @@ class WooCommerceREST:
         """Every webhook of the shop (every integration's, not only ours), all pages."""
         found: list[Webhook] = []
         number = 1
+        # WooCommerce reports a single page for `per_page=1`, however many webhooks there are.
+        per_page = max(per_page, 2)
         params = {"status": status, "per_page": per_page, "orderby": "id", "order": "asc"}
         while True:
             page = self._page("/webhooks", "list webhooks", number, params)

@@ -80,12 +80,18 @@ DELETABLE = ("DELETE",)
 
 
 def page(
-    call: Call, items: Sequence[Any], page_number: int, per_page: int, offset: int | None
+    call: Call,
+    items: Sequence[Any],
+    page_number: int,
+    per_page: int,
+    offset: int | None,
+    pages: int | None = None,
 ) -> Answer:
-    """One page of `items` with WordPress's `X-WP-Total`, `X-WP-TotalPages` and `Link`."""
+    """One page of `items` with WordPress's `X-WP-Total`, `X-WP-TotalPages` (`pages`, when
+    the endpoint counts its own way) and `Link`."""
     start = offset if offset is not None else (page_number - 1) * per_page
     total = len(items)
-    pages = math.ceil(total / per_page)
+    pages = math.ceil(total / per_page) if pages is None else pages
     chunk = list(items[start : start + per_page])
     links = []
     base = [

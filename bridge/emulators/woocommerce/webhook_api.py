@@ -8,6 +8,7 @@ webhook is always `active` whatever `status` asked; the secret is never shown.
 
 from __future__ import annotations
 
+import math
 from datetime import UTC, datetime
 from typing import Any
 
@@ -85,8 +86,8 @@ async def list_webhooks(call: Call, p: dict[str, Any]) -> Answer:
         and (not p["include"] or webhook.id in p["include"])
         and webhook.id not in p["exclude"]
         and (not p["search"] or p["search"].lower() in webhook.name.lower())
-        and (p["after"] is None or _after(call, webhook.created, p["after"]))
-        and (p["before"] is None or not _after(call, webhook.created - 1, p["before"]))
+        and (p["after"] is None or _created(webhook) >= _gmt_wall(p["after"]))
+        and (p["before"] is None or _created(webhook) <= _gmt_wall(p["before"]))
     ]
     sort = {
         "date": lambda w: (w.created, w.id),
@@ -95,13 +96,18 @@ async def list_webhooks(call: Call, p: dict[str, Any]) -> Answer:
     }[p["orderby"]]
     found.sort(key=sort, reverse=p["order"] == "desc")
     items = [_item(call, w) for w in found]
-    return page(call, items, p["page"], p["per_page"], p["offset"])
+    # `search_webhooks` counts pages only when more than one webhook fits on a page.
+    pages = math.ceil(len(items) / p["per_page"]) if p["per_page"] > 1 else 1
+    return page(call, items, p["page"], p["per_page"], p["offset"], pages)
 
 
-def _after(call: Call, ts: int, moment: datetime) -> bool:
-    """`WC_Webhook_Data_Store::search_webhooks` compares `date_created_gmt` with the value."""
-    wall = moment.astimezone(UTC).replace(tzinfo=None) if moment.tzinfo else moment
-    return datetime.fromtimestamp(ts, UTC).replace(tzinfo=None) > wall
+def _created(webhook: Webhook) -> datetime:
+    return datetime.fromtimestamp(webhook.created, UTC).replace(tzinfo=None)
+
+
+def _gmt_wall(moment: datetime) -> datetime:
+    """`search_webhooks` puts the value as given into `date_created_gmt BETWEEN … AND …`."""
+    return moment.astimezone(UTC).replace(tzinfo=None) if moment.tzinfo else moment
 
 
 def create_params(args: Args) -> dict[str, Any]:

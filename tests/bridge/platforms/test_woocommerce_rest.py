@@ -249,6 +249,7 @@ def test_webhooks_are_created_listed_across_pages_updated_and_deleted(
     assert sorted(w.id for w in listed) == sorted(w.id for w in made)
     pages = [r["query"].get("page") for r in emulator.control.requests() if r["method"] == "GET"]
     assert pages == ["1", "2", "3"]
+    assert len(woo.list_webhooks(per_page=1)) == len(made)  # not fooled by its page count
     paused = woo.update_webhook(made[1].id, status="paused")
     assert paused.status == "paused"
     assert [w.id for w in woo.list_webhooks(status="paused")] == [made[1].id]

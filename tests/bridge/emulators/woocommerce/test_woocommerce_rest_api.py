@@ -221,6 +221,8 @@ def test_list_filters_by_status_and_pages_with_total_headers_and_links(
     paused = api.get("/webhooks", params={"status": "paused"}).json()
     assert [w["id"] for w in paused] == [made[1]["id"]]
     assert api.get("/webhooks", params={"page": 9}).json() == []
+    single = api.get("/webhooks", params={"per_page": 1})  # WooCommerce's own miscount
+    assert (single.headers["x-wp-totalpages"], "next" in single.links) == ("1", False)
 
 
 def test_retrieve_update_and_the_odd_not_found_answers(
