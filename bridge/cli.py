@@ -17,6 +17,8 @@ from importlib import resources
 from typing import Any, Literal
 from urllib.parse import urlsplit, urlunsplit
 
+from pydantic import SecretStr
+
 from bridge import logs
 from bridge.config import BridgeConfig, Settings, StoreConfig, load_config
 from bridge.errors import ConfigError
@@ -64,11 +66,12 @@ def _parser() -> argparse.ArgumentParser:
     check.set_defaults(handler=_check_config)
 
     # `emulator ARGS...` is forwarded whole to `python -m bridge.emulators.kanal`, and
-    # `emulator shopify ARGS...` to the Shopify emulator (see main()).
+    # `emulator shopify ARGS...` and `emulator woocommerce ARGS...` to the shops' emulators
+    # (see main()).
     commands.add_parser(
         "emulator",
-        help="serve the Kanal API emulator (emulator --help), or the Shopify Admin API one "
-        "(emulator shopify --help)",
+        help="serve the Kanal API emulator (emulator --help), the Shopify Admin API one "
+        "(emulator shopify --help), or a WooCommerce shop's (emulator woocommerce --help)",
     )
 
     sample = commands.add_parser(
@@ -184,11 +187,17 @@ def redact_url(url: str) -> str:
 
 
 def _emulator(argv: list[str]) -> int:
-    """`emulator shopify ARGS` serves the Shopify emulator; `emulator ARGS` the Kanal one."""
+    """`emulator shopify|woocommerce ARGS` serves that shop's emulator; `emulator ARGS` the
+    Kanal one."""
     if argv[:1] == ["shopify"]:
         from bridge.emulators.shopify.cli import main as shopify_main
 
         shopify_main(argv[1:])
+        return 0
+    if argv[:1] == ["woocommerce"]:
+        from bridge.emulators.woocommerce.cli import main as woocommerce_main
+
+        woocommerce_main(argv[1:])
         return 0
     from bridge.emulators.kanal.__main__ import main as emulator_main
 
@@ -376,9 +385,15 @@ def _secrets(settings: Settings, config: BridgeConfig | None = None) -> list[str
         except ConfigError:
             config = None  # the web process reports it; the environment's secrets still count
     found = [settings.dashboard_password or "", urlsplit(settings.redis_url).password or ""]
+    if config is not None and config.alerts.webhook_url is not None:
+        found.append(config.alerts.webhook_url.get_secret_value())
     for store in config.stores.values() if config else []:
-        found.append(store.kanal_api_key.get_secret_value())
-        found.extend(secret.get_secret_value() for secret in store.webhook_secrets)
+        # Every SecretStr of the store: Kanal key, webhook secrets, the shop's API credentials.
+        for name in type(store).model_fields:
+            value = getattr(store, name)
+            for item in value if isinstance(value, list) else [value]:
+                if isinstance(item, SecretStr):
+                    found.append(item.get_secret_value())
     return [secret for secret in found if secret]
 
 

@@ -18,12 +18,14 @@
     └── PlatformError          a call to a shop's own API (Shopify Admin, WooCommerce REST) failed
         ├── PlatformUnavailable    network errors, timeouts, 5xx, 429, still after the retries
         ├── PlatformAuthError      401/403: credentials wrong, revoked, or short of a permission
+        │   └── WooCommerceAuthError   WooCommerce's 401/403 (also a WooCommerceError)
         ├── PlatformThrottled      the shop's API budget needs a longer wait than the caller
         │                          allows: `wait` seconds (worker jobs reschedule for then)
         ├── ShopifyGraphQLError    Shopify answered a query with GraphQL `errors` (names the
         │                          query and Shopify's error codes)
-        └── ShopifyUserErrors      Shopify refused a mutation with `userErrors` (names the
-                                   mutation and each field)
+        ├── ShopifyUserErrors      Shopify refused a mutation with `userErrors` (names the
+        │                          mutation and each field)
+        └── WooCommerceError       WooCommerce answered {code, message, data.status} (or no JSON)
 
 The worker's retry decision reads from this tree (`KanalError.from_response` for answers,
 `KanalError.from_exception` for requests that got none), never from status codes scattered
@@ -197,3 +199,20 @@ class ShopifyUserErrors(PlatformError):
     def __init__(self, message: str, *, errors: list[dict[str, object]]) -> None:
         super().__init__(message)
         self.errors = errors
+
+
+class WooCommerceError(PlatformError):
+    """WooCommerce refused a call. `str()` says what failed and what to do; `code`
+    (`woocommerce_rest_…`, `rest_…`; empty when the answer was not WooCommerce's JSON),
+    `message` (WooCommerce's own words) and `status` (HTTP) are its answer as given."""
+
+    def __init__(self, text: str, *, code: str = "", message: str = "", status: int = 0) -> None:
+        super().__init__(text)
+        self.code = code
+        self.message = message
+        self.status = status
+
+
+class WooCommerceAuthError(WooCommerceError, PlatformAuthError):
+    """WooCommerce answered 401/403: the REST key is wrong, read-only, or its user cannot
+    manage the shop; the message says which and what to change."""

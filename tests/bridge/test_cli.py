@@ -326,3 +326,33 @@ def test_web_serves_the_app_factory_on_port_with_web_concurrency_processes(
     assert served["proxy_headers"] is True and served["forwarded_allow_ips"] == "*"
     assert served["access_log"] is False
     assert served["timeout_graceful_shutdown"] < 30  # inside Heroku's SIGTERM grace
+
+
+def test_the_logs_mask_the_shops_api_credentials_and_the_alert_url() -> None:
+    from bridge.config import Settings, parse_config
+
+    config = parse_config(
+        """
+        [alerts]
+        webhook_url = "https://hooks.slack.test/services/T0/B0/alert-url-secret"
+
+        [stores.eu-shop]
+        platform = "woocommerce"
+        kanal_store_id = 8
+        kanal_api_key = "woo-kanal-key-987654321"
+        webhook_secrets = ["woo-secret-abcdef"]
+        site_url = "https://eu-shop.example"
+        consumer_key = "ck_consumer_key_0123456789"
+        consumer_secret = "cs_consumer_secret_0123456789"
+        """,
+        {},
+    )
+    masked = cli._secrets(Settings.from_env({}), config)
+    for value in (
+        "woo-kanal-key-987654321",
+        "woo-secret-abcdef",
+        "ck_consumer_key_0123456789",
+        "cs_consumer_secret_0123456789",
+        "https://hooks.slack.test/services/T0/B0/alert-url-secret",
+    ):
+        assert value in masked
