@@ -26,6 +26,7 @@ from bridge.intake.middleware import BodySizeLimit, RequestId
 from bridge.intake.webhooks import Webhooks
 from bridge.ops import capacity, dashboard
 from bridge.ops.exposition import MetricsEndpoint
+from bridge.ops.statuspage import StatusPage
 
 logger = logging.getLogger("bridge.app")
 
@@ -69,10 +70,12 @@ def _not_ready(reason: str) -> JSONResponse:
 
 
 def operator_routes(settings: Settings, config: BridgeConfig | None) -> list[BaseRoute]:
-    """/metrics (Prometheus) and /rq (rq-dashboard behind basic auth, when a password is set)."""
+    """/metrics (Prometheus), and /rq (rq-dashboard) and /status (+ /status.json) behind basic
+    auth when a dashboard password is set."""
     return [
         *MetricsEndpoint(config).routes(),
         *dashboard.routes(settings),
+        *StatusPage(settings, config).routes(),
     ]
 
 

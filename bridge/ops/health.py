@@ -11,9 +11,6 @@ error. Nothing here holds personal data: stores, counts, times, topics and job i
 
 States, worst first (a store takes the worst state among its conditions):
 
-  paused    Kanal refuses the store: its API key is rejected (401/403) or the store is paused
-            or unknown in Kanal (404 on a POST). Records stay pending and resume by themselves
-            once Kanal accepts them again.
   failing   records are not reaching Kanal, or the shop has stopped talking to the bridge:
             - the oldest pending record waited longer than `oldest_pending_minutes`
               (not while paused: the pause is the cause, and is said);
@@ -21,6 +18,10 @@ States, worst first (a store takes the worst state among its conditions):
             - a platform webhook subscription is not active (disabled, paused, missing or
               pointing elsewhere) and the watchdog has not repaired it;
             - no webhook arrived for `quiet_hours` (only where the store sets it).
+  paused    Kanal refuses the store: its API key is rejected (401/403) or the store is paused
+            or unknown in Kanal (404 on a POST). Nothing is lost: records stay pending and go
+            out by themselves once Kanal accepts them again. (Below failing: a failing
+            condition risks losing events, a pause does not.)
   degraded  working, with something to look at:
             - records wait in the failed registry (`kanal-bridge failed list`);
             - Kanal answered errors (5xx, no answer) or 429 in the last hour (retried);
@@ -54,8 +55,8 @@ from bridge.delivery.records import PENDING_KEY
 from bridge.ops import capacity
 
 State = Literal["ok", "degraded", "failing", "paused"]
-STATES: tuple[State, ...] = ("paused", "failing", "degraded", "ok")  # worst first
-SEVERITY: dict[State, int] = {"ok": 0, "degraded": 1, "failing": 2, "paused": 3}
+STATES: tuple[State, ...] = ("failing", "paused", "degraded", "ok")  # worst first
+SEVERITY: dict[State, int] = {"ok": 0, "degraded": 1, "paused": 2, "failing": 3}
 
 FAILED_KEY: str = FailedJobRegistry(queue=jobs._QUEUE).key
 WORKERS_KEY: str = WORKERS_BY_QUEUE_KEY % defaults.QUEUE_NAME
@@ -193,7 +194,7 @@ def conditions(
             Condition(
                 "kanal_rejected",
                 "paused",
-                f"paused: {why}; its records wait and resume by themselves once Kanal accepts them",
+                f"{why}: records wait, and go out by themselves once Kanal accepts them",
                 alert=True,
             )
         )
@@ -284,7 +285,7 @@ def conditions(
                 "repaired",
                 "degraded",
                 f"the watchdog repaired a webhook subscription{kind} {ago(now - store.repair_at)}"
-                ": the shop was deaf meanwhile, reconciliation fetches that window",
+                "; reconciliation fetches what the shop sent meanwhile",
             )
         )
     if store.reconcile_found is not None and store.reconcile_found >= thresholds.reconcile_found:

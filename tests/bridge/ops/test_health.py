@@ -251,8 +251,8 @@ def test_stores_come_worst_first_and_the_json_has_no_secret(
     redis_client.hset(pace_key(8), "held_reason", "store_paused")
     redis_client.zadd(PENDING_KEY, {"kb:rec:7:orders:out-5": NOW - 3600})
     reading = health.read(redis_client, config, NOW)
-    assert [s.store for s in reading.stores] == ["eu-shop", "outlet", "main-shop"]
-    assert reading.counts() == {"paused": 1, "failing": 1, "degraded": 0, "ok": 1}
+    assert [s.store for s in reading.stores] == ["outlet", "eu-shop", "main-shop"]
+    assert reading.counts() == {"failing": 1, "paused": 1, "degraded": 0, "ok": 1}
     text = json.dumps(reading.as_json())
     assert ENV["KEY"] not in text and ENV["SECRET"] not in text
     assert '"held_reason": "store_paused"' in text
