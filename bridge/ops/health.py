@@ -510,7 +510,10 @@ def _owners(config: BridgeConfig) -> Any:
 
     Record keys are `kb:rec:{kanal_store_id}:{resource}:{external_id}`, the external id
     carrying the store's `external_id_prefix` (required and distinct when several stores
-    feed one Kanal store); keys of the earlier layout name the bridge store instead."""
+    feed one Kanal store). Keys of the earlier layout, and push jobs' descriptions
+    (`push {store}:{resource}:{id}`), name the bridge store instead: a configured store key
+    is taken as such first (a store key made of digits only that equals another store's
+    Kanal store id would be ambiguous)."""
     by_kanal: dict[int, list[tuple[str, str]]] = {}
     for key, store in config.stores.items():
         by_kanal.setdefault(store.kanal_store_id, []).append((store.external_id_prefix, key))
@@ -522,9 +525,11 @@ def _owners(config: BridgeConfig) -> Any:
         if len(parts) != 5:
             return None
         holder, external_id = parts[2], parts[4]
+        if holder in config.stores:
+            return holder
         candidates = by_kanal.get(int(holder)) if holder.isdigit() else None
-        if candidates is None:
-            return holder if holder in config.stores else None
+        if not candidates:
+            return None
         if len(candidates) == 1:
             return candidates[0][1]
         return next((k for prefix, k in candidates if external_id.startswith(prefix)), None)

@@ -188,7 +188,8 @@ def test_quiet_counts_from_when_the_alerts_started_watching_a_silent_store(
 def test_failed_records_make_a_store_degraded_with_links_to_their_jobs(
     redis_client: redis.Redis, config: BridgeConfig
 ) -> None:
-    for number, record in enumerate(("7:orders:out-1", "7:orders:ms-2", "eu-shop:orders:3")):
+    records = ("7:orders:out-1", "main-shop:orders:ms-2", "eu-shop:orders:3")
+    for number, record in enumerate(records):
         job_id = f"job{number}"
         redis_client.hset(jobs.job_key(job_id), "description", f"push {record}")
         redis_client.zadd(health.FAILED_KEY, {job_id: NOW + number})
