@@ -24,7 +24,7 @@ from bridge.delivery.records import RecordStore
 from bridge.errors import ConfigError
 from bridge.intake.middleware import BodySizeLimit, RequestId
 from bridge.intake.webhooks import Webhooks
-from bridge.ops import capacity, dashboard
+from bridge.ops import alerts, capacity, dashboard
 from bridge.ops.exposition import MetricsEndpoint
 from bridge.ops.statuspage import StatusPage
 
@@ -109,9 +109,12 @@ def create_app(
         webhooks.records = RecordStore(client, settle)
         app.state.redis = client
         flusher = asyncio.create_task(metrics.flush_forever(client))
+        alert_thread = alerts.start(settings.redis_url, config) if redis is None else None
         try:
             yield
         finally:
+            if alert_thread is not None:
+                await asyncio.to_thread(alert_thread.stop)
             flusher.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await flusher

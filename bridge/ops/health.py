@@ -306,12 +306,22 @@ def state_of(found: Iterable[Condition]) -> State:
     return max((c.state for c in found), key=SEVERITY.__getitem__, default="ok")
 
 
+# Condition names of capacity.warnings(), by how each warning starts.
+_REDIS_WARNINGS = (
+    ("Redis memory", "redis_memory"),
+    ("Redis maxmemory-policy", "redis_policy"),
+    ("Redis connections", "redis_connections"),
+    ("Redis allows", "redis_budget"),
+)
+
+
 def deployment_conditions(deployment: Deployment) -> list[Condition]:
     """Conditions of the whole deployment the alerts watch too: Redis nearly full, no worker."""
     found = [
-        Condition(f"redis_{index}", "failing", warning, alert=True)
-        for index, warning in enumerate(deployment.warnings)
-        if warning.startswith("Redis")
+        Condition(name, "failing", warning, alert=True)
+        for warning in deployment.warnings
+        for start, name in _REDIS_WARNINGS
+        if warning.startswith(start)
     ]
     if deployment.workers == 0:
         found.append(
