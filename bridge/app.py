@@ -24,8 +24,9 @@ from bridge.delivery.records import RecordStore
 from bridge.errors import ConfigError
 from bridge.intake.middleware import BodySizeLimit, RequestId
 from bridge.intake.webhooks import Webhooks
-from bridge.ops import capacity, dashboard
+from bridge.ops import alerts, capacity, dashboard
 from bridge.ops.exposition import MetricsEndpoint
+from bridge.ops.statuspage import StatusPage
 
 logger = logging.getLogger("bridge.app")
 
@@ -69,10 +70,12 @@ def _not_ready(reason: str) -> JSONResponse:
 
 
 def operator_routes(settings: Settings, config: BridgeConfig | None) -> list[BaseRoute]:
-    """/metrics (Prometheus) and /rq (rq-dashboard behind basic auth, when a password is set)."""
+    """/metrics (Prometheus), and /rq (rq-dashboard) and /status (+ /status.json) behind basic
+    auth when a dashboard password is set."""
     return [
         *MetricsEndpoint(config).routes(),
         *dashboard.routes(settings),
+        *StatusPage(settings, config).routes(),
     ]
 
 
@@ -106,9 +109,12 @@ def create_app(
         webhooks.records = RecordStore(client, settle)
         app.state.redis = client
         flusher = asyncio.create_task(metrics.flush_forever(client))
+        alert_thread = alerts.start(settings.redis_url, config) if redis is None else None
         try:
             yield
         finally:
+            if alert_thread is not None:
+                await asyncio.to_thread(alert_thread.stop)
             flusher.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await flusher

@@ -87,6 +87,7 @@ class AlertThresholds(_Strict):
 
     failed_per_hour: int = Field(defaults.ALERT_FAILED_PER_HOUR, ge=1)
     oldest_pending_minutes: float = Field(defaults.ALERT_OLDEST_PENDING_MINUTES, gt=0)
+    reconcile_found: int = Field(defaults.ALERT_RECONCILE_FOUND, ge=1)
 
 
 class AlertsConfig(AlertThresholds):

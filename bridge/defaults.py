@@ -126,6 +126,26 @@ ALERT_OLDEST_PENDING_MINUTES = 30.0
 
 # Alerts: a reconciliation pass that found at least this many records webhooks had missed.
 ALERT_RECONCILE_FOUND = 1
+# How often the process holding the alert lock compares the stores' conditions with what it
+# last reported (each time: one health reading, a few pipelined reads per store).
+ALERT_EVALUATE_SECONDS = 30.0
+# A condition alerts once it has lasted this long (a worker restarting during a deploy is not
+# "no worker"), and clears once it has been gone this long (a figure hovering around its
+# threshold does not alert in a loop).
+ALERT_START_SECONDS = 60.0
+ALERT_CLEAR_SECONDS = 300.0
+# Sending: at most one POST this often, carrying at most this many messages (Slack's incoming
+# webhooks allow about one message a second), each POST bounded by a short timeout, and a
+# failed POST retried after these waits (the last one repeating) until the chat server
+# accepts it. The outbox keeps the newest messages up to its bound while the server is down.
+ALERT_SEND_SPACING = 1.0
+ALERT_BATCH = 10
+ALERT_HTTP_TIMEOUT = 5.0
+ALERT_RETRY_DELAYS = (10, 30, 60, 120, 300, 600)
+ALERT_OUTBOX_MAX = 500
+# The alert lock expires this long after its holder stopped renewing it (a process killed
+# with SIGKILL): another process then takes over.
+ALERT_LOCK_SECONDS = 60
 
 # Redis connections. A plan's connection limit must hold every process at once (docs/heroku.md,
 # "Sizing Redis"): web processes x (pool + extras) + workers + one-off commands. The defaults fit

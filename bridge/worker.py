@@ -15,6 +15,7 @@ from bridge.delivery import push as delivery
 from bridge.delivery.kanal import KanalClient
 from bridge.delivery.limiter import Limiter
 from bridge.delivery.records import WorkerRecords
+from bridge.ops import alerts
 from bridge.scheduler import PacedScheduler
 
 
@@ -73,6 +74,7 @@ def run_worker(settings: Settings, config: BridgeConfig, burst: bool = False) ->
     metrics.announce("worker", defaults.WORKER_CONNECTIONS)
     flusher = metrics.Flusher(connection)
     flusher.start()
+    alert_thread = alerts.start(settings.redis_url, config)
     try:
         worker.work(
             with_scheduler=True,
@@ -80,5 +82,7 @@ def run_worker(settings: Settings, config: BridgeConfig, burst: bool = False) ->
             logging_level=logging.getLevelName(logging.getLogger().getEffectiveLevel()),
         )
     finally:
+        if alert_thread is not None:
+            alert_thread.stop()
         flusher.stop()
         kanal.close()

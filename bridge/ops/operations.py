@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import sys
 import time
 
 import redis
@@ -14,6 +16,7 @@ from bridge.delivery import jobs
 from bridge.delivery.limiter import pace_key
 from bridge.delivery.records import WorkerRecords
 from bridge.errors import ConfigError
+from bridge.ops import capacity, health
 
 
 def _failed(client: redis.Redis) -> FailedJobRegistry:
@@ -79,7 +82,8 @@ def failed_retry(settings: Settings, job_ids: list[str], every: bool) -> int:
 
 
 def status(settings: Settings) -> int:
-    """Print queues, pending records, failures and each Kanal store's budget."""
+    """Print queues, pending records, failures, each Kanal store's budget, Redis's memory and
+    connections, and every store's health (as on /status)."""
     client = sync_redis(settings.redis_url)
     queue = jobs.queue(client)
     records = WorkerRecords(client)
@@ -105,4 +109,57 @@ def status(settings: Settings) -> int:
             f"kanal store {kanal_id}: {config.rate_for(kanal_id)}/min, "
             f"budget booked {backlog:.0f}s ahead" + (f", paused {pause:.0f}s" if pause else "")
         )
+    reading = health.read(client, config, now)
+    print(store_table(reading, color=sys.stdout.isatty() and "NO_COLOR" not in os.environ))
     return 0
+
+
+_COLORS = {
+    "failing": "\033[1;31m",
+    "paused": "\033[1;35m",
+    "degraded": "\033[33m",
+    "ok": "\033[32m",
+}
+_COLUMNS = ("STORE", "STATE", "LAST WEBHOOK", "LAST PUSH", "PENDING", "OLDEST", "FAILED", "CALLS/H")
+
+
+def store_table(reading: health.Health, color: bool = False) -> str:
+    """The per-store part of `kanal-bridge status`: Redis, then one line per store (worst
+    first) with the reasons of any store that is not ok below it, as on /status."""
+    now = reading.generated_at
+    lines = []
+    usage = reading.deployment.redis
+    if usage is not None:
+        lines.append(f"redis: {capacity.describe(usage)}")
+    lines.extend(f"warning: {text}" for text in reading.deployment.warnings)
+    if reading.deployment.workers == 0:
+        lines.append("warning: no worker is running: nothing reaches Kanal")
+    rows = [_COLUMNS]
+    for store in reading.stores:
+        rows.append(
+            (
+                store.store,
+                store.state.upper() if store.state in ("failing", "paused") else store.state,
+                _ago(store.webhook_at, now),
+                _ago(store.push_at, now),
+                str(store.pending),
+                health.duration(store.oldest_pending_seconds) if store.pending else "-",
+                str(store.failed),
+                f"{store.calls_last_hour:.0f}/{store.budget_per_hour:,}",
+            )
+        )
+    widths = [max(len(row[i]) for row in rows) for i in range(len(_COLUMNS))]
+    lines.append("")
+    for index, row in enumerate(rows):
+        cells = [cell.ljust(width) for cell, width in zip(row, widths, strict=True)]
+        row_store = reading.stores[index - 1] if index else None
+        if color and row_store is not None:
+            cells[1] = f"{_COLORS[row_store.state]}{cells[1]}\033[0m"
+        lines.append("  ".join(cells).rstrip())
+        if row_store is not None:
+            lines.extend(f"    - {condition.summary}" for condition in row_store.conditions)
+    return "\n".join(lines)
+
+
+def _ago(at: float | None, now: float) -> str:
+    return "never" if at is None else health.ago(now - at)

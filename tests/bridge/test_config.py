@@ -224,6 +224,7 @@ def test_a_store_overrides_the_alert_thresholds_it_names() -> None:
     config = parse_config(API, API_ENV)
     own = config.stores["main-shop"].thresholds(config.alerts)
     assert (own.failed_per_hour, own.oldest_pending_minutes) == (5, 5)
+    assert own.reconcile_found == 1
     other = config.stores["eu-shop"].thresholds(config.alerts)
     assert (other.failed_per_hour, other.oldest_pending_minutes) == (5, 30)
 
@@ -249,6 +250,7 @@ def test_a_store_overrides_the_alert_thresholds_it_names() -> None:
         (("quiet_hours = 12", 'quiet_hours = 12\napi_version = "2026-11"'), "api_version"),
         (("quiet_hours = 12", "quiet_hours = 0"), "quiet_hours"),
         (("failed_per_hour = 5", "failed_per_hour = 0"), "failed_per_hour"),
+        (("failed_per_hour = 5", "failed_per_hour = 5\nreconcile_found = 0"), "reconcile_found"),
         (('webhook_url = "${HOOK}"', 'webhook_url = "ftp://x"'), "webhook_url"),
     ],
 )

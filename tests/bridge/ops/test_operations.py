@@ -97,7 +97,8 @@ def test_status_shows_queues_records_failures_and_budgets(
     Limiter(redis_client).pause(7, 120, time.time())
     capsys.readouterr()
     assert operations.status(settings) == 0
-    lines = dict(line.split(":", 1) for line in capsys.readouterr().out.splitlines())
+    head = capsys.readouterr().out.split("\n\n")[0]  # the per-store table follows
+    lines = dict(line.split(":", 1) for line in head.splitlines())
     assert lines["scheduled pushes"].strip() == "2"
     assert lines["failed pushes"].strip() == "1"
     assert lines["pending records"].strip().startswith("2 (oldest waiting")
@@ -112,3 +113,33 @@ def test_status_names_an_unusable_configuration(
     settings = Settings.from_env({"REDIS_URL": redis_url, "BRIDGE_CONFIG": "/nonexistent.toml"})
     assert operations.status(settings) == 1
     assert "configuration unusable: BRIDGE_CONFIG" in capsys.readouterr().out
+
+
+def test_status_shows_each_store_with_its_state_and_why(
+    settings: Settings,
+    redis_url: str,
+    redis_client: redis.Redis,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    failed_push(redis_url, redis_client, "1001")
+    capsys.readouterr()
+    assert operations.status(settings) == 0
+    out = capsys.readouterr().out
+    table = out.split("\n\n")[1].splitlines()
+    assert table[0].split() == [
+        "STORE",
+        "STATE",
+        "LAST",
+        "WEBHOOK",
+        "LAST",
+        "PUSH",
+        "PENDING",
+        "OLDEST",
+        "FAILED",
+        "CALLS/H",
+    ]
+    assert table[1].split()[:2] == ["shop", "degraded"]
+    assert table[2] == "    - 1 failed record(s) wait in the failed registry"
+    assert re.search(r"^redis: memory [0-9.]+ MB", out, re.MULTILINE)
+    assert "warning: no worker is running" in out
+    assert "\033[" not in out  # no colour codes outside a terminal
