@@ -4,6 +4,10 @@ RQ's scheduler compares whole seconds and sleeps a second between rounds, which 
 a fast store's paced calls at each second. This one compares float times every
 `defaults.SCHEDULER_INTERVAL`, keeps RQ's locking (one active scheduler across all worker
 processes), and runs the sweeper that rescues pushes whose job died with its worker.
+
+It overrides two methods of RQ's `RQScheduler` and relies on its attributes and lock
+helpers; tests/bridge/test_scheduler.py checks each of them, so an RQ upgrade that changes
+them fails `make test` with a message naming what changed.
 """
 
 from __future__ import annotations
@@ -43,7 +47,9 @@ class PacedScheduler(RQScheduler):
             with self.connection.pipeline() as pipeline:
                 for job_id, job in zip(job_ids, found, strict=True):
                     if job is not None:
-                        queue._enqueue_job(job, pipeline=pipeline, at_front=False)
+                        # RQ's public enqueue (its own scheduler calls the private
+                        # `_enqueue_job`): push jobs have no dependencies nor rate limits.
+                        queue.enqueue_job(job, pipeline=pipeline)
                     registry.remove(job_id, pipeline=pipeline)
                 pipeline.execute()
         self._status = self.Status.STARTED

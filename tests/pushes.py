@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any
@@ -16,6 +17,7 @@ from rq.registry import FailedJobRegistry
 from rq.serializers import JSONSerializer
 from rq.worker import SimpleWorker
 
+from bridge import defaults
 from bridge.config import BridgeConfig, parse_config
 from bridge.delivery import jobs
 from bridge.delivery import push as delivery
@@ -44,9 +46,11 @@ class ScriptedKanal:
 
     def __init__(self) -> None:
         self.requests: list[httpx.Request] = []
+        self.times: list[float] = []  # unix time each request arrived
         self.answers: list[httpx.Response | Exception] = []
 
     def __call__(self, request: httpx.Request) -> httpx.Response:
+        self.times.append(time.time())
         self.requests.append(request)
         answer = self.answers.pop(0) if self.answers else httpx.Response(200, json={})
         if isinstance(answer, Exception):
@@ -104,13 +108,18 @@ def order(
     return Upsert("orders", external_id, version, body)
 
 
-def accept(redis_url: str, actions: Sequence[Action], delivery_id: str | None = None) -> str:
+def accept(
+    redis_url: str,
+    actions: Sequence[Action],
+    delivery_id: str | None = None,
+    settle: float = defaults.SETTLE_SECONDS,
+) -> str:
     """Store actions as the web process does; the answer's outcome."""
 
     async def run() -> str:
         client = redis.asyncio.Redis.from_url(redis_url)
         try:
-            return await RecordStore(client).accept("shop", actions, delivery_id)
+            return await RecordStore(client, settle).accept("shop", actions, delivery_id)
         finally:
             await client.aclose()
 

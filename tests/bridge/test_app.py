@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import socket
 import time
 from collections.abc import AsyncIterator
@@ -286,3 +287,64 @@ async def test_the_configured_settle_delay_schedules_the_first_push(
     assert answer.json() == {"status": "accepted"}
     [(_, due)] = redis_client.zrange(jobs.SCHEDULED_KEY, 0, -1, withscores=True)
     assert before + 40 <= due <= time.time() + 40
+
+
+def checkout_headers(body: bytes, topic: str, webhook_id: str) -> dict[str, str]:
+    return {**signed(body, webhook_id), "X-Shopify-Topic": topic}
+
+
+CHECKOUT = {
+    "token": "tok-app-1",
+    "updated_at": "2026-03-01T10:00:00Z",
+    "total_price": "10.00",
+    "currency": "EUR",
+    "buyer_accepts_marketing": True,
+    "phone": "+33612345678",
+    "line_items": [],
+}
+
+
+async def test_a_checkout_completed_before_it_was_seen_is_noted_then_finished(
+    redis_url: str, redis_client: redis.Redis, config: BridgeConfig
+) -> None:
+    """`noted`: the completion of a checkout never seen is kept (accepted); `finished`: the
+    checkout arriving after it is refused, so no reminder follows a purchase."""
+    completed = json.dumps({**CHECKOUT, "completed_at": "2026-03-01T10:05:00Z"}).encode()
+    created = json.dumps(CHECKOUT).encode()
+    async with serve(create_app(settings(redis_url), config)) as client:
+        first = await client.post(
+            "/webhooks/shopify/main-shop",
+            content=completed,
+            headers=checkout_headers(completed, "checkouts/update", "d-completed"),
+        )
+        second = await client.post(
+            "/webhooks/shopify/main-shop",
+            content=created,
+            headers=checkout_headers(created, "checkouts/create", "d-created"),
+        )
+    assert (first.status_code, first.json()) == (200, {"status": "accepted"})
+    assert (second.status_code, second.json()) == (200, {"status": "ignored", "reason": "finished"})
+    record = redis_client.hgetall(record_key("main-shop", "checkouts", "tok-app-1"))
+    assert b"body" not in record  # the checkout itself was never stored for sending
+    assert redis_client.zcard(jobs.SCHEDULED_KEY) == 0
+
+
+async def test_an_order_without_a_phone_that_completes_a_checkout_says_no_phone(
+    redis_url: str, redis_client: redis.Redis, config: BridgeConfig
+) -> None:
+    order = json.loads(ORDER)
+    for place in ("customer", "shipping_address", "billing_address"):
+        if isinstance(order.get(place), dict):
+            order[place]["phone"] = None
+            if isinstance(order[place].get("default_address"), dict):
+                order[place]["default_address"]["phone"] = None
+    order["phone"] = None
+    order["checkout_token"] = "tok-app-2"
+    body = json.dumps(order).encode()
+    async with serve(create_app(settings(redis_url), config)) as client:
+        answer = await client.post(
+            "/webhooks/shopify/main-shop", content=body, headers=signed(body, "d-order")
+        )
+    assert (answer.status_code, answer.json()) == (200, {"status": "ignored", "reason": "no_phone"})
+    assert redis_client.exists(record_key("main-shop", "checkouts", "tok-app-2"))  # noted
+    assert redis_client.zcard(jobs.SCHEDULED_KEY) == 0

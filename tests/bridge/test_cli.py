@@ -304,9 +304,10 @@ def test_redact_url() -> None:
     assert cli.redact_url("rediss://h:pw@x.test:1/0") == "rediss://h:***@x.test:1/0"
 
 
-def test_web_serves_the_app_factory_on_port_with_web_concurrency_processes(
+def test_web_hands_port_web_concurrency_and_proxy_settings_to_uvicorn(
     configured: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """The options only; tests/e2e/test_operations_e2e.py serves a real process on PORT."""
     import logging
 
     import uvicorn

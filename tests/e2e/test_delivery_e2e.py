@@ -13,6 +13,8 @@ from typing import Any
 import pytest
 from harness import BIN, Bridge, Emulator, shopify_order, wait_until, woo_order
 
+from bridge.delivery import jobs
+
 pytestmark = pytest.mark.e2e
 
 EVENTS = [  # per order: topic, financial status, fulfillment status
@@ -187,25 +189,34 @@ def test_a_422_lands_in_failed_and_failed_retry_sends_it_once_fixed(
 def test_no_record_is_lost_when_the_worker_is_killed_mid_push(
     bridge: Bridge, emulator: Emulator
 ) -> None:
-    emulator.http.post("/_emulator/faults", json={"latency_ms": 300})
+    latency = 5.0  # every Kanal answer waits this long: the kill lands inside the first one
+    emulator.http.post("/_emulator/faults", json={"latency_ms": int(latency * 1000)})
     try:
         for order_id in range(7501, 7531):
             bridge.woocommerce(woo_order(order_id, 1))
-        wait_until(lambda: len(emulator.requests(8)) >= 3, 20, 0.05)
+        [first] = wait_until(lambda: emulator.requests(8), 20, 0.05)
         [worker] = bridge.workers
         worker.signal(signal.SIGKILL)
+        killed_at = time.time()
+        assert killed_at - first["time"] < latency, "the push may have been answered first"
         worker.popen.wait(5)
         worker.stop()  # reaps it and closes its log
+        in_flight = first["body"]["external_id"]
+        [record] = bridge.redis.scan_iter(f"kb:rec:*:orders:{in_flight}")
+        job = bridge.redis.hget(record, "job").decode()
+        assert bridge.redis.hget(jobs.job_key(job), "status") == b"started"  # died mid-push
+        emulator.http.post("/_emulator/faults", json={"latency_ms": 0})
         bridge.workers = [bridge.start("worker", "worker-after-kill")]
 
         wanted = {str(i) for i in range(7501, 7531)}
         wait_until(lambda: wanted <= set(held(emulator, 8)), 150, 0.5)
     finally:
         emulator.http.post("/_emulator/faults", json={"latency_ms": 0})
-    # The push the kill interrupted may have reached Kanal without being settled: its record
-    # stays pending until the sweeper finds the dead job (started more than JOB_TIMEOUT +
+    # The push the kill interrupted reached Kanal without being settled: its record stays
+    # pending until the sweeper finds the dead job (started more than JOB_TIMEOUT +
     # SWEEP_GRACE ago), once a scheduler runs again (the dead one's lock lasts 61 s).
     wait_until(bridge.drained, 150, 0.5)
+    assert bridge.redis.hget(record, "status") == b"delivered"
 
 
 def test_no_record_is_lost_when_the_worker_is_stopped_with_sigterm(

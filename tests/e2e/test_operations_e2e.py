@@ -18,7 +18,9 @@ from harness import (
     Bridge,
     Emulator,
     Process,
+    shopify_bytes,
     shopify_order,
+    sign,
     wait_for_http,
     wait_until,
     woo_order,
@@ -188,3 +190,45 @@ def test_web_and_worker_stop_within_herokus_30_seconds(bridge: Bridge, emulator:
         process.popen.wait(30)
         assert time.monotonic() - started < 30
         process.stop()
+
+
+def _spawned_workers(pid: int) -> list[int]:
+    """The uvicorn worker processes a web process spawned (multiprocessing's spawn_main)."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as stat:
+                ppid = int(stat.read().rsplit(")", 1)[1].split()[1])
+            with open(f"/proc/{entry}/cmdline", "rb") as cmdline:
+                command = cmdline.read()
+        except (OSError, ValueError, IndexError):
+            continue
+        if ppid == pid and b"spawn_main" in command:
+            found.append(int(entry))
+    return found
+
+
+def test_web_serves_on_port_with_web_concurrency_processes(bridge: Bridge) -> None:
+    """`kanal-bridge web` as Heroku runs it: PORT and WEB_CONCURRENCY from the environment."""
+    port = pick_free_port()
+    env = {**bridge.env, "PORT": str(port), "WEB_CONCURRENCY": "2"}
+    web = Process("web-concurrency", shlex.split(bridge.commands["web"]), env, bridge.logs)
+    try:
+        wait_for_http(f"http://127.0.0.1:{port}/healthz", timeout=30)
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10) as client:
+            assert client.get("/readyz").status_code == 200
+            body = shopify_bytes(shopify_order(8400, 1))
+            headers = {
+                "Content-Type": "application/json",
+                "X-Shopify-Topic": "orders/create",
+                "X-Shopify-Hmac-Sha256": sign(body, SHOPIFY_SECRET),
+                "X-Shopify-Shop-Domain": "shopify-shop.myshopify.com",
+                "X-Shopify-Webhook-Id": "web-concurrency-8400",
+            }
+            answer = client.post("/webhooks/shopify/shopify-shop", content=body, headers=headers)
+        assert answer.json() == {"status": "accepted"}
+        assert len(wait_until(lambda: _spawned_workers(web.popen.pid), 10)) == 2
+    finally:
+        assert web.stop() is not None

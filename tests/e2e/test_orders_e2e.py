@@ -153,8 +153,18 @@ def test_a_kanal_422_is_not_retried_and_sits_in_failed(bridge: Bridge, emulator:
 
 
 def test_an_ignored_topic_is_answered_and_not_sent(bridge: Bridge, emulator: Emulator) -> None:
-    answer = bridge.shopify({"id": 1, "title": "hat"}, topic="products/update")
+    answer = bridge.shopify({"id": 5010, "title": "hat"}, topic="products/update")
     assert answer.json() == {"status": "ignored", "reason": "unsupported_topic"}
+    # Nothing was stored, so nothing can ever be pushed for it...
+    assert bridge.drained()
+    assert list(bridge.redis.scan_iter("kb:rec:*:5010")) == []
+    # ...and an order sent after it reaches Kanal alone.
+    assert bridge.shopify(shopify_order(5011, 1)).json() == {"status": "accepted"}
+    wait_until(lambda: kanal_orders(emulator, 7).get("5011"), 15)
+    wait_until(bridge.drained, 15)
+    assert [(r["method"], r["body"]["external_id"]) for r in emulator.requests()] == [
+        ("POST", "5011")
+    ]
 
 
 def test_an_order_without_a_usable_phone_is_ignored(bridge: Bridge, emulator: Emulator) -> None:

@@ -15,7 +15,7 @@ from bridge.config import BridgeConfig, parse_config
 from bridge.errors import StorageUnavailable
 from bridge.intake.signatures import ShopifyVerifier, WooCommerceVerifier
 from bridge.intake.webhooks import Mapper, Webhooks
-from mappers import Action, Ignored, StoreContext, Upsert, map_webhook
+from mappers import Action, Ignored, Patch, StoreContext, Upsert, map_webhook
 
 FIXTURES = Path(__file__).resolve().parents[3] / "tests" / "fixtures"
 
@@ -207,6 +207,9 @@ async def test_signed_woocommerce_order_is_accepted_without_delivery_id(
         ("duplicate", {"status": "duplicate"}),
         ("stale", {"status": "ignored", "reason": "stale_version"}),
         ("unknown_record", {"status": "ignored", "reason": "unknown_record"}),
+        ("finished", {"status": "ignored", "reason": "finished"}),
+        ("noted", {"status": "accepted"}),
+        ("accepted", {"status": "accepted"}),
     ],
 )
 async def test_record_store_outcome_is_answered(
@@ -257,6 +260,34 @@ async def test_ignored_actions_next_to_real_ones_are_stored(
         response = await post_shopify(client, SHOPIFY_ORDER)
     assert response.json() == {"status": "accepted"}
     assert len(records.calls) == 1
+
+
+@pytest.mark.parametrize(
+    ("outcome", "answer"),
+    [
+        # An order without a phone that completes its checkout: the completion is only noted
+        # (the checkout was never sent), so the answer says why the order is not sent.
+        ("noted", {"status": "ignored", "reason": "no_phone"}),
+        ("finished", {"status": "ignored", "reason": "no_phone"}),
+        ("duplicate", {"status": "ignored", "reason": "no_phone"}),
+        # The checkout was pending: it is changed, so the delivery is accepted.
+        ("accepted", {"status": "accepted"}),
+    ],
+)
+async def test_an_ignored_order_beside_a_noted_side_effect_answers_the_orders_reason(
+    config: BridgeConfig, records: FakeRecords, outcome: str, answer: dict[str, str]
+) -> None:
+    def order_without_phone(
+        platform: str, topic: str, payload: object, ctx: StoreContext
+    ) -> list[Action]:
+        return [Ignored("no_phone"), Patch("checkouts", "tok", 0, {"status": "recovered"})]
+
+    records.outcome = outcome
+    async with connect(Webhooks(config, records, order_without_phone)) as client:
+        response = await post_shopify(client, SHOPIFY_ORDER)
+    assert (response.status_code, response.json()) == (200, answer)
+    [(_, actions, _)] = records.calls
+    assert [type(action).__name__ for action in actions] == ["Ignored", "Patch"]
 
 
 @pytest.mark.parametrize("ping", [b"webhook_id=1", b"webhook_id=31"])

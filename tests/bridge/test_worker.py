@@ -1,0 +1,107 @@
+"""The worker process against a real Redis and RQ: how it is built, a burst run pushing to the
+Kanal emulator over HTTP, one scheduler across workers, and the maintenance that restarts a
+scheduler that died (so an RQ upgrade that breaks either fails here, saying what broke)."""
+
+from __future__ import annotations
+
+import inspect
+import os
+import signal
+from typing import Any
+
+import pytest
+import redis
+from rq.scheduler import RQScheduler
+from rq.serializers import JSONSerializer
+from rq.worker import BaseWorker, SimpleWorker
+
+from bridge import defaults
+from bridge.config import Settings, parse_config
+from bridge.delivery import jobs
+from bridge.delivery.records import record_key
+from bridge.emulators.kanal import BackgroundEmulator, EmulatorStore
+from bridge.scheduler import PacedScheduler
+from bridge.worker import Worker, run_worker
+from tests import pushes
+from tests.rq_runs import WorkerRun
+
+
+def test_run_worker_builds_the_worker_from_the_defaults(
+    redis_url: str, redis_client: redis.Redis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    built: dict[str, Any] = {}
+
+    def work(self: Worker, **options: Any) -> bool:
+        built.update(worker=self, **options)
+        return False
+
+    monkeypatch.setattr(Worker, "work", work)
+    run_worker(Settings.from_env({"REDIS_URL": redis_url}), pushes.config())
+
+    worker: Worker = built["worker"]
+    assert isinstance(worker, SimpleWorker), "pushes must run in-process (warm Kanal pool)"
+    assert [queue.name for queue in worker.queues] == [defaults.QUEUE_NAME]
+    assert worker.serializer is JSONSerializer
+    assert worker.maintenance_interval == defaults.WORKER_MAINTENANCE_INTERVAL
+    assert worker.worker_ttl == defaults.WORKER_TTL
+    assert (built["with_scheduler"], built["burst"]) == (True, False)
+
+
+def test_a_burst_run_pushes_what_is_due_to_kanal_over_http(
+    redis_url: str, redis_client: redis.Redis
+) -> None:
+    with BackgroundEmulator({7: EmulatorStore(7, {pushes.KANAL_KEY})}) as kanal:
+        config = parse_config(pushes.CONFIG.replace("http://kanal.test", kanal.url), {})
+        pushes.accept(redis_url, [pushes.order()], settle=0)
+        run_worker(Settings.from_env({"REDIS_URL": redis_url}), config, burst=True)
+        held = kanal.state.records[7]["orders"]
+    assert held["1001"].body["total_price"] == "10.00"
+    assert redis_client.hget(record_key("shop", "orders", "1001"), "status") == b"delivered"
+    assert redis_client.get(RQScheduler.get_locking_key(defaults.QUEUE_NAME)) is None
+
+
+def test_a_worker_whose_peer_holds_the_scheduler_lock_starts_no_scheduler(
+    redis_client: redis.Redis,
+) -> None:
+    redis_client.set(RQScheduler.get_locking_key(defaults.QUEUE_NAME), "another-worker", ex=60)
+    worker = Worker([jobs.queue(redis_client)], connection=redis_client)
+    worker._start_scheduler()
+    assert isinstance(worker.scheduler, PacedScheduler)
+    assert worker.scheduler.acquired_locks == set()
+    assert worker.scheduler._process is None
+
+
+def test_maintenance_restarts_a_scheduler_that_died(
+    redis_url: str, redis_client: redis.Redis
+) -> None:
+    """The scheduler runs in a forked process; RQ's worker maintenance starts it again when
+    it died, and the new one schedules pushes."""
+    kanal = pushes.install(redis_client)
+    run = WorkerRun(redis_url, maintenance_interval=1)
+    pids: list[int] = []
+
+    def kill_the_scheduler_then_push() -> None:
+        pids.append(run.wait_for_scheduler())
+        os.kill(pids[0], signal.SIGKILL)
+        pids.append(run.wait_for_scheduler(other_than=pids[0]))
+        pushes.accept(redis_url, [pushes.order()], settle=0.3)
+
+    run.work(kill_the_scheduler_then_push, max_jobs=1)
+
+    assert len(pids) == 2, "RQ's maintenance no longer restarts a dead scheduler"
+    assert len(kanal.requests) == 1, "the restarted scheduler did not schedule the push"
+
+
+def test_rq_worker_still_starts_the_scheduler_the_way_the_worker_overrides() -> None:
+    """bridge/worker.py replaces BaseWorker._start_scheduler; RQ must still call it so."""
+    parameters = list(inspect.signature(BaseWorker._start_scheduler).parameters)
+    assert parameters == ["self", "burst", "logging_level", "date_format", "log_format"], (
+        "RQ's BaseWorker._start_scheduler changed: update bridge/worker.py's override"
+    )
+    assert "self._start_scheduler(" in inspect.getsource(BaseWorker.work), (
+        "RQ's worker no longer starts its scheduler through _start_scheduler"
+    )
+    maintenance = inspect.getsource(BaseWorker.run_maintenance_tasks)
+    assert "acquire_locks(auto_start=True)" in maintenance, (
+        "RQ's maintenance no longer restarts a dead scheduler: bridge/worker.py relies on it"
+    )
