@@ -18,6 +18,14 @@ STATUS_MAX = 64
 URL_MAX = 1024
 CURRENCY_LEN = 3
 
+# Arrays the bridge sends, bounded: Kanal documents no limits, so these are the most a real
+# shop produces, and a crafted payload (123,456 tags in one order) cannot turn into a POST of
+# megabytes. Beyond them the rest is left out.
+TAGS_MAX = 250  # Shopify's own limit of tags per product (changelog, 2019-03-04)
+LINE_ITEMS_MAX = 500  # Shopify's REST and draft-order limit is 499 line items per order
+ADDRESSES_MAX = 20  # a customer's addresses searched for a phone number
+SHIPMENTS_MAX = 20  # Shipment Tracking entries (parcels) of one WooCommerce order
+
 # A conservative subset of what Laravel's `email` rule (RFC validation) accepts: a dot-atom
 # local part and a dotted host name ending in a letter TLD. Anything else is dropped, because
 # one bad address makes Kanal refuse the whole order with a 422.

@@ -99,7 +99,8 @@ def buyer_phone(order: dict[str, Any], ctx: StoreContext) -> str | None:
 
 
 def split_tags(value: object) -> list[str]:
-    """Shopify serialises tags as one comma-separated string; a list is taken too."""
+    """Shopify serialises tags as one comma-separated string; a list is taken too. At most
+    TAGS_MAX are kept."""
     parts: list[object] = []
     if isinstance(value, str):
         parts.extend(value.split(","))
@@ -110,6 +111,8 @@ def split_tags(value: object) -> list[str]:
         tag = kanal.cut(part, kanal.NAME_MAX)
         if tag is not None:
             tags[tag] = None
+            if len(tags) == kanal.TAGS_MAX:
+                break
     return list(tags)
 
 
@@ -235,7 +238,9 @@ def _order(order: dict[str, Any], ctx: StoreContext) -> list[Action]:
         "financial_status": _status(order.get("financial_status"), FINANCIAL_STATUSES),
         "fulfillment_status": _fulfillment(order),
         "customer": buyer(order, e164),
-        "line_items": [line_item(item) for item in payload.objs(order.get("line_items"))],
+        "line_items": [
+            line_item(item) for item in payload.objs(order.get("line_items"), kanal.LINE_ITEMS_MAX)
+        ],
         "tags": split_tags(order.get("tags")),
         "metadata": _metadata(order),
     }

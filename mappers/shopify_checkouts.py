@@ -83,7 +83,10 @@ def map_checkout(checkout: dict[str, Any], ctx: StoreContext) -> list[Action]:
         "currency": kanal.currency(checkout.get("currency")),
         "recovery_url": kanal.url(checkout.get("abandoned_checkout_url")),
         "customer": shopify.buyer(checkout, e164),
-        "line_items": [shopify.line_item(i) for i in payload.objs(checkout.get("line_items"))],
+        "line_items": [
+            shopify.line_item(item)
+            for item in payload.objs(checkout.get("line_items"), kanal.LINE_ITEMS_MAX)
+        ],
         "metadata": _metadata(checkout, consent),
     }
     body = {key: value for key, value in fields.items() if value is not None}
