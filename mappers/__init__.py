@@ -63,8 +63,6 @@ def map_webhook(platform: str, topic: str, payload: object, ctx: StoreContext) -
 
 
 __all__ = [
-    "SHAPES",
-    "SHAPE_REASONS",
     "Action",
     "Delete",
     "Ignored",

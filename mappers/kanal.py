@@ -18,16 +18,21 @@ LOCALE_MAX = 10
 STATUS_MAX = 64
 URL_MAX = 1024
 CURRENCY_LEN = 3
-# Limits Kanal documents none for, as the Kanal emulator enforces them (its validation module
-# says why each): tags per record, line items per order or checkout.
-TAGS_MAX = 250
-LINE_ITEMS_MAX = 500
 # Totals live in a decimal(12,2) column: 10 integer digits, 2 decimals.
 TOTAL_MAX = Decimal("9999999999.99")
 CENTS = Decimal("0.01")
 
 # Current ISO 4217 alphabetic codes (List One), from the pinned `iso4217` package.
 CURRENCIES = frozenset(code for code in iso4217.raw_table if code)
+
+# Arrays the bridge sends, bounded: Kanal documents no limits, so these are the most a real
+# shop produces, and a crafted payload (123,456 tags in one order) cannot turn into a POST of
+# megabytes. Beyond them the rest is left out. The Kanal emulator enforces the same limits
+# (its validation module says why each).
+TAGS_MAX = 250  # Shopify's own limit of tags per product (changelog, 2019-03-04)
+LINE_ITEMS_MAX = 500  # Shopify's REST and draft-order limit is 499 line items per order
+ADDRESSES_MAX = 20  # a customer's addresses searched for a phone number
+SHIPMENTS_MAX = 20  # Shipment Tracking entries (parcels) of one WooCommerce order
 
 # A conservative subset of what Laravel's `email` rule (RFC validation) accepts: a dot-atom
 # local part and a dotted host name ending in a letter TLD. Anything else is dropped, because

@@ -17,11 +17,13 @@ def obj(value: object) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
-def objs(value: object) -> list[dict[str, Any]]:
-    """The JSON objects in `value` if it is a list, skipping anything else."""
+def objs(value: object, limit: int | None = None) -> list[dict[str, Any]]:
+    """The JSON objects in `value` if it is a list, skipping anything else; the first
+    `limit` of them when given."""
     if not isinstance(value, list):
         return []
-    return [item for item in value if isinstance(item, dict)]
+    found = [item for item in value if isinstance(item, dict)]
+    return found if limit is None else found[:limit]
 
 
 def ident(value: object) -> str | None:

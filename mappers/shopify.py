@@ -99,7 +99,8 @@ def buyer_phone(order: dict[str, Any], ctx: StoreContext) -> str | None:
 
 
 def split_tags(value: object) -> list[str]:
-    """Shopify serialises tags as one comma-separated string; a list is taken too."""
+    """Shopify serialises tags as one comma-separated string; a list is taken too. At most
+    TAGS_MAX are kept."""
     parts: list[object] = []
     if isinstance(value, str):
         parts.extend(value.split(","))
@@ -110,7 +111,9 @@ def split_tags(value: object) -> list[str]:
         tag = kanal.cut(part, kanal.NAME_MAX)
         if tag is not None:
             tags[tag] = None
-    return list(tags)[: kanal.TAGS_MAX]
+            if len(tags) == kanal.TAGS_MAX:
+                break
+    return list(tags)
 
 
 def _first(order: dict[str, Any], field: str) -> str | None:
@@ -174,7 +177,7 @@ def line_item(item: dict[str, Any]) -> dict[str, Any]:
 
 def line_items(order: dict[str, Any]) -> list[dict[str, Any]]:
     """The first LINE_ITEMS_MAX line items (Kanal's limit; real orders stay far below)."""
-    return payload.objs(order.get("line_items"))[: kanal.LINE_ITEMS_MAX]
+    return payload.objs(order.get("line_items"), kanal.LINE_ITEMS_MAX)
 
 
 def _note_attributes(value: object) -> dict[str, str]:

@@ -35,7 +35,10 @@ def _phone(customer: dict[str, Any], ctx: StoreContext) -> str | None:
     for raw, address in [
         (customer.get("phone"), default),
         (default.get("phone"), default),
-        *((a.get("phone"), a) for a in payload.objs(customer.get("addresses"))),
+        *(
+            (a.get("phone"), a)
+            for a in payload.objs(customer.get("addresses"), kanal.ADDRESSES_MAX)
+        ),
     ]:
         country = address.get("country_code")
         candidates.append(

@@ -142,6 +142,8 @@ def _variant_title(item: dict[str, Any]) -> str | None:
             text = kanal.clean(html.unescape(value) if isinstance(value, str) else None)
             if text is not None:
                 values.append(text)
+                if sum(map(len, values)) > kanal.NAME_MAX:  # the rest would be cut anyway
+                    break
     return kanal.cut(" / ".join(values), kanal.NAME_MAX)
 
 
@@ -211,7 +213,7 @@ def map_order(order: dict[str, Any], ctx: StoreContext) -> list[Action]:
         "customer": _customer(order, e164),
         "line_items": [
             _line_item(item, taxes_included)
-            for item in payload.objs(order.get("line_items"))[: kanal.LINE_ITEMS_MAX]
+            for item in payload.objs(order.get("line_items"), kanal.LINE_ITEMS_MAX)
         ],
         "metadata": _metadata(order, status, refunded),
     }

@@ -66,7 +66,8 @@ def shipments(
     order: dict[str, Any], order_id: str, status: str | None, version: int, ctx: StoreContext
 ) -> list[Upsert]:
     """The shipment upserts an order webhook carries, each after the order itself."""
-    bodies = [b for item in tracking_items(order) if (b := _shipment(order_id, item))]
+    items = tracking_items(order)[: kanal.SHIPMENTS_MAX]
+    bodies = [b for item in items if (b := _shipment(order_id, item))]
     if not bodies and ctx.completed_means_shipped and (status or "").lower() == COMPLETED_STATUS:
         bodies = [
             {

@@ -9,7 +9,15 @@ from typing import Any
 import pytest
 from mapper_fixtures import FIXTURES, order_fixtures
 
-from mappers import PLATFORMS, SHAPES, Delete, Ignored, Patch, StoreContext, map_webhook
+from mappers import (
+    PLATFORMS,
+    SHAPES,
+    Delete,
+    Ignored,
+    Patch,
+    StoreContext,
+    map_webhook,
+)
 
 CTX = StoreContext(default_country="US", checkouts_require_consent=False)
 
