@@ -91,9 +91,13 @@ class AlertThresholds(_Strict):
 
 
 class AlertsConfig(AlertThresholds):
-    """Alerts to a Slack-compatible incoming webhook (off without `webhook_url`)."""
+    """Alerts to a Slack-compatible incoming webhook (off without `webhook_url`), and how
+    long a condition must last (start) or stay gone (clear) before it is reported."""
 
     webhook_url: SecretStr | None = None
+    check_every_seconds: float = Field(defaults.ALERT_EVALUATE_SECONDS, ge=1, le=3600)
+    start_after_seconds: float = Field(defaults.ALERT_START_SECONDS, ge=0, le=24 * 3600)
+    clear_after_seconds: float = Field(defaults.ALERT_CLEAR_SECONDS, ge=0, le=24 * 3600)
 
     @field_validator("webhook_url")
     @classmethod

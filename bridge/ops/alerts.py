@@ -310,8 +310,14 @@ def start(redis_url: str, config: BridgeConfig | None) -> AlertThread | None:
     except ValueError:
         log.warning("alerts: PUBLIC_URL is not a usable URL; messages go without a link")
         public_url = None
+    timing = Timing(
+        evaluate_every=config.alerts.check_every_seconds,
+        start_after=config.alerts.start_after_seconds,
+        clear_after=config.alerts.clear_after_seconds,
+    )
     client = sync_redis(redis_url, max_connections=1)
-    alerts = Alerts(client, config, config.alerts.webhook_url.get_secret_value(), public_url)
+    url = config.alerts.webhook_url.get_secret_value()
+    alerts = Alerts(client, config, url, public_url, timing)
     thread = AlertThread(alerts)
     thread.start()
     return thread

@@ -225,6 +225,8 @@ def test_a_store_overrides_the_alert_thresholds_it_names() -> None:
     own = config.stores["main-shop"].thresholds(config.alerts)
     assert (own.failed_per_hour, own.oldest_pending_minutes) == (5, 5)
     assert own.reconcile_found == 1
+    assert (config.alerts.check_every_seconds, config.alerts.start_after_seconds) == (30, 60)
+    assert config.alerts.clear_after_seconds == 300
     other = config.stores["eu-shop"].thresholds(config.alerts)
     assert (other.failed_per_hour, other.oldest_pending_minutes) == (5, 30)
 
@@ -251,6 +253,10 @@ def test_a_store_overrides_the_alert_thresholds_it_names() -> None:
         (("quiet_hours = 12", "quiet_hours = 0"), "quiet_hours"),
         (("failed_per_hour = 5", "failed_per_hour = 0"), "failed_per_hour"),
         (("failed_per_hour = 5", "failed_per_hour = 5\nreconcile_found = 0"), "reconcile_found"),
+        (("failed_per_hour = 5", "failed_per_hour = 5\ncheck_every_seconds = 0"), "check_every"),
+        (("failed_per_hour = 5", "failed_per_hour = 5\nstart_after_seconds = -1"), "start_after"),
+        (("failed_per_hour = 5", "failed_per_hour = 5\nclear_after_seconds = -1"), "clear_after"),
+        (("oldest_pending_minutes = 5", "clear_after_seconds = 5"), "clear_after_seconds"),
         (('webhook_url = "${HOOK}"', 'webhook_url = "ftp://x"'), "webhook_url"),
     ],
 )

@@ -190,7 +190,16 @@ class Emulator:
 class Bridge:
     """The bridge's web and worker processes, started with the Procfile's commands."""
 
-    def __init__(self, logs: Path, emulator: Emulator, redis_url: str, settle: float = 1.0) -> None:
+    def __init__(
+        self,
+        logs: Path,
+        emulator: Emulator,
+        redis_url: str,
+        settle: float = 1.0,
+        *,
+        extra_config: str = "",
+        env: dict[str, str] | None = None,
+    ) -> None:
         self.logs = logs
         self.redis_url = redis_url
         self.redis = redis.Redis.from_url(redis_url)
@@ -198,7 +207,7 @@ class Bridge:
         self.port = pick_free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         config = logs / "bridge.toml"
-        config.write_text(CONFIG.format(emulator_port=emulator.port, settle=settle))
+        config.write_text(CONFIG.format(emulator_port=emulator.port, settle=settle) + extra_config)
         self.env = {
             **os.environ,
             "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
@@ -212,6 +221,7 @@ class Bridge:
             "LOG_LEVEL": "INFO",
             "LOG_FORMAT": "json",
             "DASHBOARD_PASSWORD": "e2e-dashboard-password",
+            **(env or {}),
         }
         self.commands = procfile()
         self.web = self.start("web")

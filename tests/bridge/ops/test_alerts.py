@@ -4,11 +4,8 @@ and nothing else waits for it."""
 
 from __future__ import annotations
 
-import json
-import threading
 import time
 from collections.abc import Callable, Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
@@ -22,6 +19,7 @@ from bridge.ops import alerts, health
 from bridge.ops.alerts import Alerts, AlertThread, Timing
 from bridge.ops.localredis import pick_free_port
 from tests.pushes import accept, drain, install, order
+from tests.support import ChatServer
 
 KANAL_KEY = "alerts-kanal-key-0123456789"
 SECRET = "alerts-webhook-secret-42"
@@ -35,48 +33,6 @@ QUICK = Timing(
     lock_seconds=5,
     lock_retry=0.1,
 )
-
-
-class ChatServer:
-    """A Slack-compatible incoming webhook: records each accepted POST's text; answers
-    `statuses` in turn (then 200), the first ones after `delays` seconds."""
-
-    def __init__(
-        self, statuses: list[int] | None = None, delays: list[float] | None = None
-    ) -> None:
-        self.posts: list[str] = []
-        self.arrived = 0
-        self.statuses = list(statuses or [])
-        self.delays = list(delays or [])
-        server = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers["Content-Length"]))
-                server.arrived += 1
-                time.sleep(server.delays.pop(0) if server.delays else 0.0)
-                status = server.statuses.pop(0) if server.statuses else 200
-                if status == 200:
-                    server.posts.append(json.loads(body)["text"])
-                self.send_response(status)
-                self.send_header("Content-Length", "2")
-                self.end_headers()
-                self.wfile.write(b"ok")
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-        self.http = ThreadingHTTPServer(("127.0.0.1", pick_free_port()), Handler)
-        self.url = f"http://127.0.0.1:{self.http.server_address[1]}/services/T0/B0/hook"
-        threading.Thread(target=self.http.serve_forever, args=(0.05,), daemon=True).start()
-
-    @property
-    def lines(self) -> list[str]:
-        return [line for post in self.posts for line in post.splitlines()]
-
-    def close(self) -> None:
-        self.http.shutdown()
-        self.http.server_close()
 
 
 CONFIG = """
