@@ -1,15 +1,16 @@
 """Make docs/status.png: the /status page with stores in each state, in a real headless Chromium.
 
-Starts the bridge's web process (the Procfile's command) against REDIS_URL (default: database
-15 on localhost, which it empties), posts signed webhooks to four stores so their "last webhook"
-and this hour's counts are real, and stages the rest in Redis the way the other processes write
-it: earlier hours' counts (as the metrics flush keeps them), an old pending record and a
-webhook subscription the watchdog found disabled (failing), a Kanal store held after Kanal
-rejected its key (paused), failed records and a repair (degraded). Then it photographs /status
-with Debian's Chromium through docs/screenshot.py's basic-auth proxy (Chromium cannot send
-credentials for a screenshot), from a neutral working directory.
+Starts a private Redis with Heroku Key-Value Store premium-0's limits (50 MB, 40 connections)
+and the bridge's web process (the Procfile's command) on it, posts signed webhooks to four
+stores so their "last webhook" and this hour's counts are real, and stages the rest in Redis
+the way the other processes write it: earlier hours' counts (as the metrics flush keeps them),
+an old pending record and a webhook subscription the watchdog found disabled (failing), a
+Kanal store held after Kanal rejected its key (paused), failed records and a repair
+(degraded). Then it photographs /status with Debian's Chromium through docs/screenshot.py's
+basic-auth proxy (Chromium cannot send credentials for a screenshot), from a neutral working
+directory.
 
-    .venv/bin/python docs/status_screenshot.py [--out docs]
+    .venv/bin/python docs/status_screenshot.py [--out docs]      (needs: apt-get install chromium)
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ from bridge.delivery import jobs
 from bridge.delivery.limiter import pace_key
 from bridge.delivery.records import PENDING_KEY
 from bridge.ops import health
-from bridge.ops.localredis import pick_free_port
+from bridge.ops.localredis import pick_free_port, private_server
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
@@ -146,10 +147,15 @@ def main() -> None:
     chromium = shutil.which("chromium") or shutil.which("chromium-browser")
     if not chromium:
         raise SystemExit("needs Debian's chromium: apt-get install -y chromium")
-    redis_url = os.environ.get("REDIS_URL") or "redis://127.0.0.1:6379/15"
-    client = redis.Redis.from_url(redis_url)
-    client.flushdb()
+    with private_server() as redis_url:
+        client = redis.Redis.from_url(redis_url)
+        client.config_set("maxmemory", 50_000_000)
+        client.config_set("maxclients", 40)
+        photograph(chromium, redis_url, client, Path(args.out))
 
+
+def photograph(chromium: str, redis_url: str, client: redis.Redis, out_dir: Path) -> None:
+    """Run the web process against `redis_url`, stage the stores, and take the picture."""
     work = Path(tempfile.mkdtemp(prefix="kanal-status-"))
     port = pick_free_port()
     (work / "bridge.toml").write_text(CONFIG)
@@ -201,7 +207,7 @@ def main() -> None:
         time.sleep(metrics.FLUSH_INTERVAL + 1)  # the web process flushes its counts
 
         proxy = auth_proxy(bridge, "admin", PASSWORD)
-        out = Path(args.out).resolve() / "status.png"
+        out = out_dir.resolve() / "status.png"
         neutral = Path(tempfile.mkdtemp(prefix="kanal-shot-"))
         subprocess.run(
             [
@@ -215,7 +221,7 @@ def main() -> None:
                 "--no-first-run",
                 "--hide-scrollbars",
                 f"--user-data-dir={work / 'chromium'}",
-                "--window-size=1400,980",
+                "--window-size=1400,830",
                 "--virtual-time-budget=3000",
                 f"--screenshot={out}",
                 f"http://127.0.0.1:{proxy.server_address[1]}/status",
@@ -231,7 +237,6 @@ def main() -> None:
         os.killpg(web.pid, signal.SIGTERM)
         web.wait(30)
         log.close()
-        client.flushdb()
 
 
 if __name__ == "__main__":

@@ -237,7 +237,7 @@ def _row(store: health.StoreHealth, now: float) -> str:
         + "</td>",
         "<td>"
         + _when("last", store.push_at, now)
-        + f'<small class="figure">{store.calls_last_hour:.0f} calls in the last hour · '
+        + f'<small class="figure">{_calls(store.calls_last_hour)} in the last hour · '
         f"budget {store.budget_per_hour:,}/h</small>"
         + charts.bars(hourly.pushes, hourly.hours, label="pushes", css_class="pushes")
         + "</td>",
@@ -248,6 +248,10 @@ def _row(store: health.StoreHealth, now: float) -> str:
         f"<td>{_shop_api(store, now)}</td>",
     ]
     return f'<tr class="{store.state}" id="store-{html.escape(store.store)}">{"".join(cells)}</tr>'
+
+
+def _calls(count: float) -> str:
+    return "1 call" if round(count) == 1 else f"{count:.0f} calls"
 
 
 def _when(label: str, at: float | None, now: float) -> str:
