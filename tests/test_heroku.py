@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from bridge import cli
+from bridge import cli, defaults
 from bridge.config import Settings, parse_config
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -79,3 +79,50 @@ def test_the_procfile_runs_the_clis_processes() -> None:
         "release": "kanal-bridge check-config",
     }
     assert cli.GRACEFUL_SHUTDOWN_SECONDS < 30
+
+
+# Dyno sizes that can run more than one dyno per process type, and preboot (Heroku's dyno
+# tiers: Eco and Basic run one dyno per process type and have no preboot).
+PROFESSIONAL_DYNOS = {
+    "standard-1x",
+    "standard-2x",
+    "performance-m",
+    "performance-l",
+    "performance-l-ram",
+    "performance-xl",
+    "performance-2xl",
+}
+
+
+def test_app_json_dynos_can_do_what_the_guide_tells_the_merchant_to_do(
+    app_json: dict[str, Any],
+) -> None:
+    guide = (ROOT / "docs" / "heroku.md").read_text()
+    scales = [int(n) for n in re.findall(r"ps:scale [^\n`]*?\b(?:web|worker)=(\d+)", guide)]
+    sizes = {spec["size"].lower() for spec in app_json["formation"].values()}
+    assert scales, "the guide no longer says how to scale"
+    if max(scales) > 1 or "features:enable preboot" in guide:
+        assert sizes <= PROFESSIONAL_DYNOS, sizes
+    for kind, spec in app_json["formation"].items():
+        assert f"{kind}=1:{spec['size'].lower()}" in guide  # the guide scales to app.json's size
+
+
+def test_the_guides_count_redis_connections_as_the_code_does() -> None:
+    """docs/heroku.md's formula and its premium-0 example use the code's numbers."""
+    guide = (ROOT / "docs" / "heroku.md").read_text()
+    formula = (
+        "web dynos \u00d7 WEB_CONCURRENCY \u00d7 (REDIS_POOL_SIZE + "
+        f"{defaults.WEB_EXTRA_CONNECTIONS}) + worker dynos \u00d7 {defaults.WORKER_CONNECTIONS}"
+        f" + {defaults.ONE_OFF_CONNECTIONS}"
+    )
+    assert formula in guide
+    example = (
+        f"2 \u00d7 2 \u00d7 ({defaults.REDIS_POOL_SIZE} + {defaults.WEB_EXTRA_CONNECTIONS}) + "
+        f"{defaults.WORKER_CONNECTIONS} + {defaults.ONE_OFF_CONNECTIONS} = 40"
+    )
+    assert example in guide
+    assert (
+        2 * 2 * (defaults.REDIS_POOL_SIZE + defaults.WEB_EXTRA_CONNECTIONS)
+        + (defaults.WORKER_CONNECTIONS + defaults.ONE_OFF_CONNECTIONS)
+        <= 40
+    )
