@@ -102,7 +102,7 @@ class Alerts:
     def evaluate(self, now: float | None = None) -> list[str]:
         """Compare the conditions with what was reported; queue (and return) the messages."""
         now = time.time() if now is None else now
-        reading = health.read(self.client, self.config, now)
+        reading = health.read(self.client, self.config, now, hours=2)  # no charts here
         active: dict[str, tuple[str, health.Condition]] = {}
         for store in reading.stores:
             for condition in store.conditions:

@@ -338,9 +338,12 @@ def deployment_conditions(deployment: Deployment) -> list[Condition]:
 # Reading.
 
 
-def read(client: redis.Redis, config: BridgeConfig, now: float | None = None) -> Health:
-    """Every store's health, with a blocking client (CLI, alert thread)."""
-    rounds = _rounds(config, time.time() if now is None else now)
+def read(
+    client: redis.Redis, config: BridgeConfig, now: float | None = None, hours: int = HOURS
+) -> Health:
+    """Every store's health, with a blocking client (CLI, alert thread). `hours` of hourly
+    counts are read (2 suffice for the conditions; the charts want HOURS)."""
+    rounds = _rounds(config, time.time() if now is None else now, hours)
     queue = next(rounds)
     while True:
         with client.pipeline(transaction=False) as pipe:
@@ -357,7 +360,7 @@ async def aread(
     client: redis.asyncio.Redis, config: BridgeConfig, now: float | None = None
 ) -> Health:
     """`read` with the web process's asyncio client."""
-    rounds = _rounds(config, time.time() if now is None else now)
+    rounds = _rounds(config, time.time() if now is None else now, HOURS)
     queue = next(rounds)
     while True:
         async with client.pipeline(transaction=False) as pipe:
@@ -373,13 +376,15 @@ async def aread(
 Round = Any  # a function queueing one round of commands on a sync or asyncio pipeline
 
 
-def _rounds(config: BridgeConfig, now: float) -> Generator[Round, list[Any], Health]:
+def _rounds(
+    config: BridgeConfig, now: float, span: int = HOURS
+) -> Generator[Round, list[Any], Health]:
     """The reads, as rounds of pipelined commands: each yield hands over a function that
     queues a round, and receives its results."""
     stores = sorted(config.stores)
     kanal_ids = sorted({s.kanal_store_id for s in config.stores.values()})
     current = int(now // 3600)
-    hours = list(range(current - HOURS + 1, current + 1))
+    hours = list(range(current - max(span, 2) + 1, current + 1))
 
     def first(pipe: Any) -> None:
         for store in stores:
