@@ -33,9 +33,11 @@ $(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
 	@touch $@
 
 # The processes are the Procfile's own web and worker lines (bridge.ops.demo copies them into
-# $(DATA)/Procfile.run, adding the Kanal emulator in demo mode); web gets PORT.
+# $(DATA)/Procfile.run, adding the Kanal emulator in demo mode); web gets PORT. Logs are
+# readable lines when make run writes to a terminal, JSON otherwise (LOG_FORMAT overrides).
 run: $(VENV)/.installed-local
 	@set -e; export PATH="$(CURDIR)/$(BIN):$$PATH"; \
+	if [ -z "$${LOG_FORMAT:-}" ] && [ -t 1 ]; then export LOG_FORMAT=console; fi; \
 	REDIS_URL="$$(python -m bridge.ops.localredis ensure --data $(DATA)/redis)"; export REDIS_URL; \
 	exports="$$(python -m bridge.ops.demo prepare --data $(DATA) --procfile Procfile)"; eval "$$exports"; \
 	kanal-bridge check-config; \

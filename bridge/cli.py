@@ -140,12 +140,21 @@ def _worker(args: argparse.Namespace) -> int:
     return 0
 
 
+def _operator_settings() -> tuple[Settings, dict[str, str]]:
+    """Settings for the operator's verbs: run from the folder of `make run`, they use its demo
+    configuration and its local Redis when nothing else is configured."""
+    from bridge.ops.demo import operator_env
+
+    env = operator_env()
+    return Settings.from_env(env), env
+
+
 def _check_config(args: argparse.Namespace) -> int:
     from bridge.ops import capacity
 
-    settings = Settings.from_env()
-    config = load_config(settings)
-    print(summary(settings, config))
+    settings, env = _operator_settings()
+    config = load_config(settings, env)
+    print(summary(settings, config, demo=env.get("KANAL_BRIDGE_DEMO") == "1"))
     for line in capacity.report(
         settings.redis_url, settings.web_concurrency, settings.redis_pool_size
     ):
@@ -153,10 +162,11 @@ def _check_config(args: argparse.Namespace) -> int:
     return 0
 
 
-def summary(settings: Settings, config: BridgeConfig) -> str:
+def summary(settings: Settings, config: BridgeConfig, *, demo: bool = False) -> str:
     """What the bridge will do, without a secret, API key or password."""
     source = "BRIDGE_CONFIG_TOML" if settings.config_toml else settings.config_path
     lines = [
+        *(["mode: DEMO (no bridge.toml): orders go to the bundled Kanal emulator"] if demo else []),
         f"config: {source} (valid)",
         f"redis: {redact_url(settings.redis_url)}",
         f"kanal: {config.kanal.api_url} ({config.kanal.requests_per_minute} requests/minute "
@@ -359,7 +369,7 @@ def _refresh_woocommerce(order: dict[str, Any], order_id: int, now: datetime) ->
 def _failed_list(args: argparse.Namespace) -> int:
     from bridge.ops import operations
 
-    return operations.failed_list(Settings.from_env())
+    return operations.failed_list(_operator_settings()[0])
 
 
 def _failed_retry(args: argparse.Namespace) -> int:
@@ -368,13 +378,13 @@ def _failed_retry(args: argparse.Namespace) -> int:
         return 2
     from bridge.ops import operations
 
-    return operations.failed_retry(Settings.from_env(), list(args.ids), args.all)
+    return operations.failed_retry(_operator_settings()[0], list(args.ids), args.all)
 
 
 def _status(args: argparse.Namespace) -> int:
     from bridge.ops import operations
 
-    return operations.status(Settings.from_env())
+    return operations.status(_operator_settings()[0])
 
 
 def _secrets(settings: Settings, config: BridgeConfig | None = None) -> list[str]:

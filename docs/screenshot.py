@@ -8,6 +8,12 @@ headless Chromium. Chromium cannot send basic-auth credentials for a screenshot,
 through a small local proxy that adds the Authorization header.
 
     .venv/bin/python docs/screenshot.py [--out docs]
+
+The failed-jobs page shows tracebacks with file paths, so take the pictures from a checkout
+at a neutral path, as the ones in docs/ were (Heroku's /app), and with a private Redis:
+
+    git clone . /app && cd /app && make lint     # the checkout and its .venv
+    .venv/bin/python -m bridge.ops.localredis test -- .venv/bin/python docs/screenshot.py --out OUT
 """
 
 from __future__ import annotations

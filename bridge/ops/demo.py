@@ -4,6 +4,10 @@ Demo mode applies when neither `BRIDGE_CONFIG` nor `BRIDGE_CONFIG_TOML` is set a
 no `bridge.toml`. The demo store `demo-shop` (Shopify) sends to the bundled Kanal emulator
 on 127.0.0.1:8099, with fixed, public demo credentials.
 
+The operator's verbs (`kanal-bridge status`, `failed`, `check-config`) run from the folder of
+`make run` use what it uses (`operator_env`): its demo configuration, and the local Redis it
+started, when nothing else is configured.
+
     python -m bridge.ops.demo prepare --data .data   # shell `export` lines for make run
     python -m bridge.ops.demo banner --port 8000     # how to send a signed sample webhook
 """
@@ -19,6 +23,7 @@ from pathlib import Path
 
 from bridge.config import Settings, load_config
 from bridge.errors import ConfigError
+from bridge.ops import localredis
 
 DEMO_ENV = "KANAL_BRIDGE_DEMO"
 DEMO_STORE = "demo-shop"
@@ -27,6 +32,8 @@ DEMO_KANAL_KEY = "demo-kanal-key-000000000"
 DEMO_SECRET = "demo-webhook-secret"
 EMULATOR_PORT = 8099
 EMULATOR_URL = f"http://127.0.0.1:{EMULATOR_PORT}"
+DATA_DIR = Path(".data")  # the Makefile's DATA
+DEMO_CONFIG = "demo-bridge.toml"  # written under DATA_DIR by `make run` in demo mode
 
 DEMO_TOML = f"""\
 # DEMO MODE: written by `make run` because there is no bridge.toml (nor BRIDGE_CONFIG or
@@ -78,10 +85,25 @@ def effective_env(env: Mapping[str, str] | None = None) -> dict[str, str]:
     return env
 
 
+def operator_env(env: Mapping[str, str] | None = None, data_dir: Path = DATA_DIR) -> dict[str, str]:
+    """`env` for the operator's verbs run where `make run` runs: the demo configuration it
+    wrote (only when it did: a deployment without configuration still fails its checks), and
+    the Redis it uses when REDIS_URL is unset."""
+    env = dict(os.environ if env is None else env)
+    demo_config = data_dir / DEMO_CONFIG
+    if demo_wanted(env) and demo_config.is_file():
+        env.update(demo_env(demo_config.resolve()))
+    if not env.get("REDIS_URL"):
+        url = localredis.existing_url(data_dir / "redis", env)
+        if url is not None:
+            env["REDIS_URL"] = url
+    return env
+
+
 def write_demo_config(data_dir: Path) -> Path:
     """Write the demo TOML under `data_dir` and return its path."""
     data_dir.mkdir(parents=True, exist_ok=True)
-    path = data_dir / "demo-bridge.toml"
+    path = data_dir / DEMO_CONFIG
     path.write_text(DEMO_TOML, encoding="utf-8")
     return path
 

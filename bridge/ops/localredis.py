@@ -231,19 +231,27 @@ def url_for(port: int) -> str:
     return f"redis://127.0.0.1:{port}/0"
 
 
-def ensure(
+def existing_url(
     data_dir: Path, env: Mapping[str, str] | None = None, *, port: int = DEFAULT_PORT
-) -> str:
-    """The REDIS_URL to use: REDIS_URL, else localhost:`port`, else a detached local server."""
+) -> str | None:
+    """The REDIS_URL `ensure` would use without starting anything: REDIS_URL, else a Redis on
+    localhost:`port`, else the server an earlier `ensure` started in `data_dir`; or None."""
     env = os.environ if env is None else env
     if env.get("REDIS_URL"):
         return env["REDIS_URL"]
     default = f"redis://localhost:{port}/0"
     if redis_answers(default):
         return default
-    previous = _running_url(data_dir)
-    if previous is not None:
-        return previous
+    return _running_url(data_dir)
+
+
+def ensure(
+    data_dir: Path, env: Mapping[str, str] | None = None, *, port: int = DEFAULT_PORT
+) -> str:
+    """The REDIS_URL to use: REDIS_URL, else localhost:`port`, else a detached local server."""
+    existing = existing_url(data_dir, env, port=port)
+    if existing is not None:
+        return existing
     if port_in_use(port):  # something else (a password-protected Redis, another service)
         port = pick_free_port()
     binary = find_server_binary()

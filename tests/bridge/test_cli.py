@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import pty
+import subprocess
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -11,11 +14,12 @@ from typing import Any, ClassVar
 
 import phonenumbers
 import pytest
+import redis
 
 from bridge import cli
 from bridge.errors import SignatureError
 from bridge.intake.signatures import ShopifyVerifier, WooCommerceVerifier
-from bridge.ops import demo
+from bridge.ops import demo, localredis
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -274,6 +278,92 @@ def test_demo_config_is_valid_and_targets_the_emulator(
     assert demo.EMULATOR_URL in out
     assert "DEMO MODE" in demo.banner(8000)
     assert demo.DEMO_KANAL_KEY in (tmp_path / ".data" / "Procfile.run").read_text()
+
+
+@pytest.fixture
+def make_run_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, redis_url: str
+) -> Iterator[Path]:
+    """A folder where `make run` runs in demo mode: its demo config, and the local Redis it
+    started (recorded as `localredis ensure` records it), no Redis on localhost:6379."""
+    monkeypatch.chdir(tmp_path)
+    for name in ("BRIDGE_CONFIG", "BRIDGE_CONFIG_TOML", "KANAL_API_URL", "REDIS_URL"):
+        monkeypatch.delenv(name, raising=False)
+    demo.prepare(tmp_path / ".data", ROOT / "Procfile", env={})
+    started = tmp_path / ".data" / "redis"
+    started.mkdir()
+    (started / localredis.PIDFILE).write_text(str(os.getpid()))
+    (started / localredis.URLFILE).write_text(redis_url + "\n")
+    monkeypatch.setattr(localredis, "redis_answers", lambda url, timeout=1.0: url == redis_url)
+    yield tmp_path
+
+
+def test_the_operators_verbs_use_make_runs_demo_config_and_redis(
+    make_run_folder: Path,
+    redis_url: str,
+    redis_client: redis.Redis,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert cli.main(["check-config"]) == 0
+    out = capsys.readouterr().out
+    assert "mode: DEMO" in out
+    assert "demo-shop: platform=shopify kanal_store_id=1" in out
+    assert "kanal: http://127.0.0.1:8099" in out
+    assert cli.main(["status"]) == 0
+    out = capsys.readouterr().out
+    assert "no configuration file" not in out
+    assert "kanal store 1: 60/min" in out
+    assert cli.main(["failed", "list"]) == 0
+    assert capsys.readouterr().out == "no failed pushes\n"
+    assert demo.operator_env({})["REDIS_URL"] == redis_url  # the server make run started
+
+
+def test_without_make_runs_demo_files_check_config_still_fails(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A deployment with no configuration at all (Heroku's release phase) is not a demo."""
+    monkeypatch.chdir(tmp_path)
+    for name in ("BRIDGE_CONFIG", "BRIDGE_CONFIG_TOML", "KANAL_API_URL"):
+        monkeypatch.delenv(name, raising=False)
+    assert cli.main(["check-config"]) == 1
+    assert "no configuration file at bridge.toml" in capsys.readouterr().err
+
+
+def test_a_configured_folder_is_not_demo_mode(
+    configured: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    demo.prepare(configured.parent / ".data", ROOT / "Procfile", env={})
+    assert cli.main(["check-config"]) == 0
+    out = capsys.readouterr().out
+    assert "DEMO" not in out and "main-shop" in out
+
+
+@pytest.mark.parametrize(("terminal", "preset", "expected"), [
+    (True, None, "console"),
+    (False, None, "json"),
+    (True, "json", "json"),
+])  # fmt: skip
+def test_make_run_logs_readable_lines_on_a_terminal_and_json_elsewhere(
+    terminal: bool, preset: str | None, expected: str
+) -> None:
+    """The Makefile's own line, run by sh with stdout a terminal (a pty) or a pipe."""
+    [line] = [
+        line
+        for line in (ROOT / "Makefile").read_text().splitlines()
+        if "LOG_FORMAT=console" in line
+    ]
+    snippet = line.strip().removesuffix("\\").strip().replace("$$", "$")
+    script = f'{snippet} echo "format=${{LOG_FORMAT:-json}}" >&2'
+    env = {"PATH": os.environ["PATH"], **({"LOG_FORMAT": preset} if preset else {})}
+    primary, secondary = pty.openpty() if terminal else os.pipe()
+    try:
+        done = subprocess.run(
+            ["sh", "-c", script], stdout=secondary, stderr=subprocess.PIPE, env=env, timeout=10
+        )
+    finally:
+        os.close(primary)
+        os.close(secondary)
+    assert done.stderr.decode().strip() == f"format={expected}"
 
 
 def test_make_run_starts_the_procfiles_own_commands(tmp_path: Path) -> None:

@@ -113,6 +113,19 @@ def wait_for_http(url: str, timeout: float = 20.0) -> None:
     wait_until(answers, timeout, 0.1)
 
 
+def started(url: str, processes: list[Process]) -> None:
+    """Wait until `url` answers; else stop the processes and fail with the end of their logs."""
+    try:
+        wait_for_http(url)
+    except AssertionError:
+        tails = []
+        for process in processes:
+            process.stop()
+            text = process.log_path.read_text(errors="replace").splitlines()[-15:]
+            tails.append(f"--- {process.name} ---\n" + "\n".join(text))
+        raise AssertionError(f"{url} did not answer; logs:\n" + "\n".join(tails)) from None
+
+
 class Process:
     """One child process in its own session, its output captured to a file."""
 
@@ -158,7 +171,7 @@ class Emulator:
             dict(os.environ),
             logs,
         )
-        wait_for_http(f"{self.url}/_emulator/stats")
+        started(f"{self.url}/_emulator/stats", [self.process])
         self.http = httpx.Client(base_url=self.url, timeout=10)
 
     def reset(self) -> None:
@@ -226,7 +239,7 @@ class Bridge:
         self.commands = procfile()
         self.web = self.start("web")
         self.workers = [self.start("worker")]
-        wait_for_http(f"{self.url}/healthz")
+        started(f"{self.url}/healthz", [self.web, *self.workers])
         self.http = httpx.Client(base_url=self.url, timeout=10)
 
     def start(self, kind: str, name: str | None = None) -> Process:
@@ -282,6 +295,13 @@ class Bridge:
     def drained(self) -> bool:
         """No record waits for a push."""
         return int(self.redis.zcard("kb:pending")) == 0
+
+    def record_status(self, external_id: str, resource: str = "orders") -> str | None:
+        """The status of a record (pending, delivered, failed), None when none is stored."""
+        keys = list(self.redis.scan_iter(f"kb:rec:*:{resource}:{external_id}"))
+        assert len(keys) <= 1, keys
+        status = self.redis.hget(keys[0], "status") if keys else None
+        return status.decode() if status is not None else None
 
     def stop(self) -> None:
         self.http.close()

@@ -581,20 +581,21 @@ def test_real_server_over_http() -> None:
 
 
 def test_real_server_latency_and_fault_delay() -> None:
+    """Delays are lower bounds, checked as such; that a delay is gone is read from the control
+    API, not from a wall-clock limit a loaded machine could miss."""
     with (
-        BackgroundEmulator(stores(), latency_ms=150) as emulator,
+        BackgroundEmulator(stores(), latency_ms=300) as emulator,
         httpx.Client(base_url=emulator.url, headers=auth()) as http,
     ):
         started = time.monotonic()
         assert http.post(ORDERS, json=ORDER).status_code == 201
-        assert time.monotonic() - started >= 0.15
+        assert time.monotonic() - started >= 0.3
         http.post("/_emulator/faults", json={"latency_ms": 0})
         http.post("/_emulator/faults", json={"status": 500, "delay_ms": 300})
         with pytest.raises(httpx.ReadTimeout):
             http.post(ORDERS, json=ORDER, timeout=0.1)
-        started = time.monotonic()
+        assert http.get("/_emulator/faults").json() == {"faults": [], "latency_ms": 0, "paused": []}
         assert http.post(ORDERS, json=ORDER).status_code == 200
-        assert time.monotonic() - started < 0.15
 
 
 def test_python_m_bridge_emulator_serves_the_given_stores() -> None:
