@@ -156,4 +156,6 @@ def create_app_from_env() -> Starlette:
     except ConfigError as exc:
         logger.error("configuration refused: %s", exc)
         config, error = None, str(exc)
+    for warning in config.warnings() if config else []:
+        logger.warning("configuration: %s", warning)
     return create_app(settings, config, config_error=error)

@@ -172,6 +172,7 @@ def summary(settings: Settings, config: BridgeConfig) -> str:
             f"shop_domain={store.shop_domain or '-'} "
             f"webhook=/webhooks/{store.platform}/{key}"
         )
+    lines.extend(f"warning: {warning}" for warning in config.warnings())
     return "\n".join(lines)
 
 
@@ -278,7 +279,7 @@ def sample_request(
     order = load_sample(platform)
     if platform == "shopify":
         order_id = order_id or secrets.randbelow(9 * 10**17) + 10**17  # Shopify-sized, > 2**53
-        _refresh_shopify(order, order_id, now)
+        _refresh_shopify(order, order_id, now, shop_domain)
         body = shopify_json(order)
         headers = {
             "Content-Type": "application/json",
@@ -330,9 +331,11 @@ def woocommerce_json(payload: dict[str, Any]) -> bytes:
     return text.replace("/", "\\/").encode()
 
 
-def _refresh_shopify(order: dict[str, Any], order_id: int, now: datetime) -> None:
+def _refresh_shopify(order: dict[str, Any], order_id: int, now: datetime, shop: str) -> None:
     local = now.astimezone().isoformat()
     order["id"] = order_id
+    token = uuid.uuid4().hex
+    order["order_status_url"] = f"https://{shop}/548380009/orders/{token}/authenticate?key=sample"
     order["admin_graphql_api_id"] = f"gid://shopify/Order/{order_id}"
     order["number"] = order_id % 100_000
     order["order_number"] = 1000 + order["number"]

@@ -303,6 +303,37 @@ class BridgeConfig(_Strict):
                         )
         return self
 
+    def shared_secrets(self) -> list[list[str]]:
+        """Store keys whose webhook secrets overlap, in groups: a body signed for one of them
+        is validly signed for the others (one Shopify app installed on several shops signs
+        all their webhooks with its one client secret)."""
+        by_secret: dict[str, set[str]] = {}
+        for key, store in self.stores.items():
+            for secret in store.webhook_secrets:
+                by_secret.setdefault(secret.get_secret_value(), set()).add(key)
+        groups = {tuple(sorted(keys)) for keys in by_secret.values() if len(keys) > 1}
+        return [list(group) for group in sorted(groups)]
+
+    def warnings(self) -> list[str]:
+        """What is valid but weakens the bridge, naming keys only (start-up and check-config)."""
+        found = []
+        for group in self.shared_secrets():
+            unpinned = [
+                key
+                for key in group
+                if self.stores[key].platform == "shopify" and not self.stores[key].shop_domain
+            ]
+            advice = (
+                f"; set shop_domain on {', '.join(unpinned)}"
+                if unpinned
+                else " (bodies that name no shop cannot be told apart)"
+            )
+            found.append(
+                f"stores {', '.join(group)} share a webhook secret: a delivery signed for one "
+                f"is accepted by the others{advice} (README, Security)"
+            )
+        return found
+
     def public_url(self, env: Mapping[str, str] | None = None) -> str | None:
         """Where the shops' webhooks point: PUBLIC_URL, else `[bridge] public_url`."""
         env = os.environ if env is None else env

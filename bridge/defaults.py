@@ -60,6 +60,14 @@ FAILURE_TTL = 30 * 24 * 3600
 # Shopify retries a delivery for 4 hours: a delivery id is remembered a little longer.
 DELIVERY_ID_TTL = 5 * 3600
 
+# A Shopify delivery triggered (X-Shopify-Triggered-At), or whose body was last updated, longer
+# ago than this is a replay, not a delivery: answered ignored/too_old. Shopify retries for 4
+# hours with the original payload and warns that deliveries can come "up to a day late"
+# (shopify.dev, webhooks best practices): 4 h + 24 h, and 20 h of margin. It must not exceed
+# DELIVERED_RECORD_TTL, so that any body young enough to be applied is judged against a
+# version the record store still remembers (bridge/intake/freshness.py).
+SHOPIFY_MAX_DELIVERY_AGE = 48 * 3600
+
 # A delivered record is kept (without its body: versions and digests only) for this long, so
 # that a late retry or a reordered delivery cannot overwrite a newer state in Kanal.
 DELIVERED_RECORD_TTL = 3 * 24 * 3600

@@ -3,21 +3,26 @@
 Order of checks, each answered before the next is attempted:
 
     configuration loaded?             no  → 503
-    store key known, platform its?    no  → 404
     WooCommerce unsigned ping?        yes → 200 ignored/ping (nothing stored)
+    store key known, platform its?    no  → 401, as a bad signature
     signature of the raw body         bad → 401 (nothing parsed, nothing stored)
     Shopify shop domain, when set     other shop → 401
     body is a JSON object?            no  → 400
-    map → every action Ignored?       yes → 200 ignored/<reason>
+    body names another shop?          yes → 401 (Shopify: shop_domain, myshopify.com links)
+    map → every action Ignored?       yes → 200 ignored/<reason> (a body whose shape does
+                                      not fit its topic: ignored/not_a_<kind>)
+    Shopify delivery too old?         yes → 200 ignored/too_old (freshness.py)
     records.accept                    accepted | noted | duplicate | stale | finished |
                                       unknown_record → 200 (ignored/<reason> when an action
                                       was ignored and the others were only noted, e.g. the
                                       completion of the checkout an order came from)
                                       StorageUnavailable → 503
 
-A delivery signed with our secret but announcing another shop's domain gets 401, not 404:
-the store key in the URL exists, the request is what is not acceptable. The domain is only
-compared after the signature, so the answer reveals nothing to an unsigned caller.
+An unsigned caller learns nothing from the answers: an unknown store key, or a platform in
+the path that is not the store's, is answered exactly as a known store's bad signature (the
+log line and the metrics still say `unknown_store` / `wrong_platform`), and a ping is
+answered 200 whatever the store. A delivery signed with our secret but naming another shop
+gets 401 too; the domain is only compared after the signature.
 """
 
 from __future__ import annotations
@@ -38,13 +43,15 @@ from starlette.routing import Route
 from bridge import metrics
 from bridge.config import BridgeConfig, Platform, StoreConfig
 from bridge.errors import SignatureError, StorageUnavailable
+from bridge.intake import freshness
 from bridge.intake.middleware import request_id
 from bridge.intake.signatures import ShopifyVerifier, Verifier, WooCommerceVerifier
-from mappers import Action, Ignored, StoreContext, map_webhook
+from mappers import Action, Ignored, StoreContext, map_webhook, shopify
 
 logger = logging.getLogger("bridge.intake.webhooks")
 
 Mapper = Callable[[str, str, object, StoreContext], list[Action]]
+Clock = Callable[[], float]
 
 _PING = re.compile(rb"webhook_id=\d+")
 
@@ -98,7 +105,8 @@ class Webhooks:
     """POST /webhooks/shopify/{store} and POST /webhooks/woocommerce/{store}.
 
     `records` is set by the app's lifespan once Redis is connected; until then (and when
-    the configuration failed to load) the endpoints answer 503.
+    the configuration failed to load) the endpoints answer 503. `clock` (unix seconds) is
+    what deliveries' ages are measured against.
     """
 
     def __init__(
@@ -106,9 +114,11 @@ class Webhooks:
         config: BridgeConfig | None,
         records: Records | None = None,
         mapper: Mapper = map_webhook,
+        clock: Clock = time.time,
     ) -> None:
         self.records = records
         self._mapper = mapper
+        self._clock = clock
         self._stores: dict[str, _Store] | None = None
         if config is not None:
             self._stores = {key: _store(store) for key, store in config.stores.items()}
@@ -142,20 +152,21 @@ class Webhooks:
         if self._stores is None:
             return _Answer(503, {"error": "configuration not loaded"}, "not_configured")
         store = self._stores.get(delivery.store)
+        unknown = None
         if store is None:
-            return _Answer(404, {"error": "unknown store"}, "unknown_store")
-        if store.config.platform != delivery.platform:
-            error = f"store is not a {delivery.platform} store"
-            return _Answer(404, {"error": error}, "wrong_platform")
+            unknown = "unknown_store"
+        elif store.config.platform != delivery.platform:
+            unknown = "wrong_platform"
+
+        headers = request.headers
+        if delivery.platform == "woocommerce" and "x-wc-webhook-signature" not in headers:
+            body = await request.body()
+            if _PING.fullmatch(body):
+                return _ignored("ping", unknown or "ignored")
+        if store is None or unknown is not None:
+            return _Answer(401, {"error": "invalid signature"}, unknown or "unknown_store")
 
         body = await request.body()
-        headers = request.headers
-        if (
-            delivery.platform == "woocommerce"
-            and "x-wc-webhook-signature" not in headers
-            and _PING.fullmatch(body)
-        ):
-            return _ignored("ping")
         try:
             store.verifier.verify(body, headers)
         except SignatureError as exc:
@@ -179,6 +190,12 @@ class Webhooks:
             return _Answer(400, {"error": "body is not a JSON object"}, "not_an_object")
         if isinstance(payload.get("id"), int | str):
             delivery.external_id = str(payload["id"])
+        if delivery.platform == "shopify":
+            expected = store.config.shop_domain or headers.get("x-shopify-shop-domain")
+            named = shopify.shop_named_in(payload)
+            if expected and named and named != expected.strip().lower():
+                error = {"error": "shop domain does not match"}
+                return _Answer(401, error, "wrong_shop", "the body names another shop")
 
         try:
             actions = self._mapper(delivery.platform, delivery.topic or "", payload, store.context)
@@ -189,6 +206,8 @@ class Webhooks:
         first = next((a.reason for a in actions if isinstance(a, Ignored)), None)
         if not kept:
             return _ignored(first or "nothing_to_send")
+        if freshness.too_old(delivery.platform, headers, kept, self._clock()):
+            return _ignored("too_old")
 
         if self.records is None:
             return _unavailable()
@@ -217,8 +236,8 @@ def _store(config: StoreConfig) -> _Store:
     return _Store(config, verifier, config.context())
 
 
-def _ignored(reason: str) -> _Answer:
-    return _Answer(200, {"status": "ignored", "reason": reason}, "ignored")
+def _ignored(reason: str, label: str = "ignored") -> _Answer:
+    return _Answer(200, {"status": "ignored", "reason": reason}, label)
 
 
 def _unavailable(detail: str | None = None) -> _Answer:

@@ -79,6 +79,21 @@ def test_check_config_prints_a_summary_without_secrets(
         assert secret not in out
 
 
+def test_check_config_warns_when_stores_share_a_secret(
+    configured: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    configured.write_text(
+        CONFIG.replace(
+            'webhook_secrets = ["woo-secret-abcdef"]', 'webhook_secrets = ["${SHOPIFY_SECRET}"]'
+        ),
+        encoding="utf-8",
+    )
+    assert cli.main(["check-config"]) == 0
+    out = capsys.readouterr().out
+    assert "warning: stores main-shop, woo-shop share a webhook secret" in out
+    assert "shopify-secret-live-42" not in out
+
+
 @pytest.mark.parametrize(
     ("change", "named"),
     [
@@ -174,6 +189,7 @@ def test_send_sample_signs_a_shopify_order_with_the_stores_first_secret(
     assert headers["X-Shopify-Shop-Domain"] == "main-shop.myshopify.com"
     order = json.loads(body)
     assert order["id"] == 42
+    assert order["order_status_url"].startswith("https://main-shop.myshopify.com/")  # its shop
     assert b"gid:\\/\\/shopify\\/Order\\/42" in body  # written the way Shopify writes it
     # A second send is a new order and a new delivery, not a duplicate.
     assert json.loads(second_body)["id"] != 42

@@ -314,3 +314,37 @@ def test_a_bad_environment_number_is_named_not_echoed(name: str) -> None:
     with pytest.raises(ConfigError) as caught:
         Settings.from_env({name: LEAKED})
     assert name in str(caught.value) and LEAKED not in str(caught.value)
+
+
+SHARED = """
+[stores.shop-a]
+platform = "shopify"
+kanal_store_id = 1
+kanal_api_key = "k"
+webhook_secrets = ["${SECRET}"]
+shop_domain = "shop-a.myshopify.com"
+
+[stores.shop-b]
+platform = "shopify"
+kanal_store_id = 2
+kanal_api_key = "k"
+webhook_secrets = ["other", "${SECRET}"]
+
+[stores.shop-c]
+platform = "shopify"
+kanal_store_id = 3
+kanal_api_key = "k"
+webhook_secrets = ["${OLD}"]
+"""
+
+
+def test_stores_sharing_a_webhook_secret_are_named_in_a_warning() -> None:
+    config = parse_config(SHARED, ENV)
+    assert config.shared_secrets() == [["shop-a", "shop-b"]]
+    [warning] = config.warnings()
+    assert warning.startswith("stores shop-a, shop-b share a webhook secret")
+    assert "set shop_domain on shop-b" in warning
+    assert "s3cret" not in warning
+    assert (
+        parse_config(GOOD.replace('"${SECRET}"]\nrequests', '"x"]\nrequests'), ENV).warnings() == []
+    )

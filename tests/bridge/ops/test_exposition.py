@@ -18,14 +18,16 @@ from bridge.app import create_app
 from bridge.config import Settings
 from bridge.intake.signatures import ShopifyVerifier
 from tests.pushes import config, drain, failed_push, install
+from tests.support import fresh_shopify_order
 
 pytestmark = pytest.mark.anyio
 
 FIXTURES = Path(__file__).resolve().parents[3] / "tests" / "fixtures"
-ORDER = (
+ORDER = fresh_shopify_order(
     (FIXTURES / "shopify" / "docs-sample-orders-create-customer-phone-on-addresses-only.json")
     .read_bytes()
-    .replace(b"555-555-SHIP", b"+33 6 12 34 56 78")
+    .replace(b"555-555-SHIP", b"+33 6 12 34 56 78"),
+    shop="shop.myshopify.com",
 )
 SECRET = b"a-webhook-secret"
 
