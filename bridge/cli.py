@@ -387,7 +387,11 @@ def _secrets(settings: Settings, config: BridgeConfig | None = None) -> list[str
             config = load_config(settings)
         except ConfigError:
             config = None  # the web process reports it; the environment's secrets still count
-    found = [settings.dashboard_password or "", urlsplit(settings.redis_url).password or ""]
+    found = [
+        settings.dashboard_password or "",
+        settings.metrics_token or "",
+        urlsplit(settings.redis_url).password or "",
+    ]
     if config is not None and config.alerts.webhook_url is not None:
         found.append(config.alerts.webhook_url.get_secret_value())
     for store in config.stores.values() if config else []:

@@ -361,6 +361,7 @@ class Settings:
     port: int
     dashboard_user: str
     dashboard_password: str | None
+    metrics_token: str | None
     log_level: str
     log_format: str
     web_concurrency: int
@@ -378,6 +379,7 @@ class Settings:
             port=_int(env, "PORT", 8000),
             dashboard_user=env.get("DASHBOARD_USER") or "admin",
             dashboard_password=env.get("DASHBOARD_PASSWORD") or None,
+            metrics_token=env.get("METRICS_TOKEN") or None,
             log_level=(env.get("LOG_LEVEL") or "INFO").upper(),
             log_format=(env.get("LOG_FORMAT") or "json").lower(),
             web_concurrency=_int(env, "WEB_CONCURRENCY", 1),
