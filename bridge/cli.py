@@ -19,7 +19,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from pydantic import SecretStr
 
-from bridge import logs
+from bridge import defaults, logs
 from bridge.config import BridgeConfig, Settings, StoreConfig, load_config
 from bridge.errors import ConfigError
 
@@ -27,6 +27,8 @@ Platform = Literal["shopify", "woocommerce"]
 
 # Heroku sends SIGTERM and SIGKILLs 30 s later: leave uvicorn time to finish requests.
 GRACEFUL_SHUTDOWN_SECONDS = 25
+
+BOUNDED_HTTP = "bridge.intake.bounded_http:BoundedHttpToolsProtocol"
 
 DEFAULT_TOPICS: dict[Platform, str] = {"shopify": "orders/create", "woocommerce": "order.created"}
 SHOPIFY_API_VERSION = "2026-04"
@@ -116,8 +118,11 @@ def _web(args: argparse.Namespace) -> int:
         port=settings.port,
         workers=settings.web_concurrency,
         proxy_headers=True,
-        forwarded_allow_ips="*",  # Heroku's router is the only way in, and sets X-Forwarded-*
-        http="httptools" if has("httptools") else "h11",
+        forwarded_allow_ips=settings.forwarded_allow_ips,
+        # httptools, with the request head bounded in size and time (bounded_http.py); h11
+        # bounds the head's size itself.
+        http=BOUNDED_HTTP if has("httptools") else "h11",
+        h11_max_incomplete_event_size=defaults.MAX_HEAD_BYTES,
         loop="uvloop" if has("uvloop") else "asyncio",
         timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
         log_config=log_config,  # every web process logs as JSON, masked

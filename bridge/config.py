@@ -366,6 +366,9 @@ class Settings:
     log_format: str
     web_concurrency: int
     redis_pool_size: int = defaults.REDIS_POOL_SIZE
+    # Addresses whose X-Forwarded-For/-Proto uvicorn believes: any on Heroku (DYNO is set),
+    # where the router is the only way to a dyno and sets them; else only the local host.
+    forwarded_allow_ips: str = "127.0.0.1"
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -384,6 +387,8 @@ class Settings:
             log_format=(env.get("LOG_FORMAT") or "json").lower(),
             web_concurrency=_int(env, "WEB_CONCURRENCY", 1),
             redis_pool_size=_int(env, "REDIS_POOL_SIZE", defaults.REDIS_POOL_SIZE, minimum=1),
+            forwarded_allow_ips=env.get("FORWARDED_ALLOW_IPS")
+            or ("*" if env.get("DYNO") else "127.0.0.1"),
         )
 
 

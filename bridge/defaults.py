@@ -4,6 +4,18 @@
 # largest order payloads (hundreds of line items) stay well under 1 MiB.
 MAX_BODY_BYTES = 5 * 1024 * 1024
 
+# The request head (request line and headers), bounded before anything authenticates it
+# (bridge/intake/bounded_http.py). A Shopify or WooCommerce delivery's head is about 1 KB;
+# Heroku's router refuses header lines over 8 KB. 32 KiB is nginx's default buffer for a
+# large head (4 x 8k); 100 headers is Apache's LimitRequestFields.
+MAX_HEAD_BYTES = 32 * 1024
+MAX_HEADERS = 100
+# A client sends its whole head within this long of its first byte (or of connecting), and
+# its body within BODY_TIMEOUT_SECONDS after that; a slow sender is cut off rather than hold a
+# connection. Shopify gives a delivery 5 s in all, WooCommerce 60 s.
+HEAD_TIMEOUT_SECONDS = 10.0
+BODY_TIMEOUT_SECONDS = 30.0
+
 # Kanal's documented limit per store and minute, used when the config names none.
 REQUESTS_PER_MINUTE = 60
 

@@ -332,6 +332,7 @@ def test_web_hands_port_web_concurrency_and_proxy_settings_to_uvicorn(
     monkeypatch.setattr(uvicorn, "run", lambda app, **options: served.update(app=app, **options))
     monkeypatch.setenv("PORT", "8123")
     monkeypatch.setenv("WEB_CONCURRENCY", "3")
+    monkeypatch.setenv("DYNO", "web.1")
     saved = logging.root.handlers[:], logging.root.level
     try:
         assert cli.main(["web"]) == 0
@@ -340,7 +341,8 @@ def test_web_hands_port_web_concurrency_and_proxy_settings_to_uvicorn(
     assert served["app"] == "bridge.app:create_app_from_env"
     assert served["factory"] is True
     assert (served["host"], served["port"], served["workers"]) == ("0.0.0.0", 8123, 3)
-    assert served["proxy_headers"] is True and served["forwarded_allow_ips"] == "*"
+    assert served["proxy_headers"] is True and served["forwarded_allow_ips"] == "*"  # on Heroku
+    assert served["http"] == cli.BOUNDED_HTTP  # request heads bounded
     assert served["access_log"] is False
     assert served["timeout_graceful_shutdown"] < 30  # inside Heroku's SIGTERM grace
 

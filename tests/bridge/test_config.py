@@ -161,6 +161,13 @@ def test_settings_have_the_documented_defaults() -> None:
     assert (settings.log_level, settings.log_format) == ("INFO", "json")
 
 
+def test_forwarded_headers_are_believed_from_anyone_only_behind_herokus_router() -> None:
+    assert Settings.from_env({}).forwarded_allow_ips == "127.0.0.1"
+    assert Settings.from_env({"DYNO": "web.1"}).forwarded_allow_ips == "*"
+    override = {"DYNO": "web.1", "FORWARDED_ALLOW_IPS": "10.0.0.0/8"}
+    assert Settings.from_env(override).forwarded_allow_ips == "10.0.0.0/8"
+
+
 @pytest.mark.parametrize("name", ["PORT", "WEB_CONCURRENCY", "REDIS_POOL_SIZE"])
 def test_a_number_that_is_not_one_is_named(name: str) -> None:
     with pytest.raises(ConfigError, match=name):
