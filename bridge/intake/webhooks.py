@@ -3,8 +3,8 @@
 Order of checks, each answered before the next is attempted:
 
     configuration loaded?             no  → 503
-    WooCommerce unsigned ping?        yes → 200 ignored/ping (nothing stored)
     store key known, platform its?    no  → 401, as a bad signature
+    WooCommerce unsigned ping?        yes → 200 ignored/ping (nothing stored)
     signature of the raw body         bad → 401 (nothing parsed, nothing stored)
     Shopify shop domain, when set     other shop → 401
     body is a JSON object?            no  → 400
@@ -18,11 +18,13 @@ Order of checks, each answered before the next is attempted:
                                       completion of the checkout an order came from)
                                       StorageUnavailable → 503
 
-An unsigned caller learns nothing from the answers: an unknown store key, or a platform in
-the path that is not the store's, is answered exactly as a known store's bad signature (the
-log line and the metrics still say `unknown_store` / `wrong_platform`), and a ping is
-answered 200 whatever the store. A delivery signed with our secret but naming another shop
-gets 401 too; the domain is only compared after the signature.
+An unsigned caller learns next to nothing from the answers: an unknown store key, or a
+platform in the path that is not the store's, is answered exactly as a known store's bad
+signature (the log line and the metrics still say `unknown_store` / `wrong_platform`). Only
+WooCommerce's unsigned ping tells a WooCommerce store key apart (200, else 401): it is the
+one answer a merchant sees when saving a webhook, so a mistyped URL must fail there. A
+delivery signed with our secret but naming another shop gets 401 too; the domain is only
+compared after the signature.
 """
 
 from __future__ import annotations
@@ -152,21 +154,19 @@ class Webhooks:
         if self._stores is None:
             return _Answer(503, {"error": "configuration not loaded"}, "not_configured")
         store = self._stores.get(delivery.store)
-        unknown = None
         if store is None:
-            unknown = "unknown_store"
-        elif store.config.platform != delivery.platform:
-            unknown = "wrong_platform"
-
-        headers = request.headers
-        if delivery.platform == "woocommerce" and "x-wc-webhook-signature" not in headers:
-            body = await request.body()
-            if _PING.fullmatch(body):
-                return _ignored("ping", unknown or "ignored")
-        if store is None or unknown is not None:
-            return _Answer(401, {"error": "invalid signature"}, unknown or "unknown_store")
+            return _Answer(401, {"error": "invalid signature"}, "unknown_store")
+        if store.config.platform != delivery.platform:
+            return _Answer(401, {"error": "invalid signature"}, "wrong_platform")
 
         body = await request.body()
+        headers = request.headers
+        if (
+            delivery.platform == "woocommerce"
+            and "x-wc-webhook-signature" not in headers
+            and _PING.fullmatch(body)
+        ):
+            return _ignored("ping")
         try:
             store.verifier.verify(body, headers)
         except SignatureError as exc:
@@ -236,8 +236,8 @@ def _store(config: StoreConfig) -> _Store:
     return _Store(config, verifier, config.context())
 
 
-def _ignored(reason: str, label: str = "ignored") -> _Answer:
-    return _Answer(200, {"status": "ignored", "reason": reason}, label)
+def _ignored(reason: str) -> _Answer:
+    return _Answer(200, {"status": "ignored", "reason": reason}, "ignored")
 
 
 def _unavailable(detail: str | None = None) -> _Answer:
