@@ -116,13 +116,19 @@ def order(
         tags=tags,
         phone="+1 613-555-0135",
         updated_at=timestamp(version),
+        order_status_url=f"https://{SHOP_DOMAIN}/548380009/orders/{order_id}/authenticate?key=k",
     )
     return body
 
 
+# The bridge refuses Shopify deliveries older than its replay window (README, Security):
+# versions count from an hour before the run.
+BASE_EPOCH = int(time.time()) - 3600
+
+
 def timestamp(version: int) -> str:
-    """An `updated_at` one second per version after a fixed epoch."""
-    return time.strftime("%Y-%m-%dT%H:%M:%S-00:00", time.gmtime(1_780_000_000 + version))
+    """An `updated_at` one second per version after the run's base epoch."""
+    return time.strftime("%Y-%m-%dT%H:%M:%S-00:00", time.gmtime(BASE_EPOCH + version))
 
 
 def encode(payload: dict[str, Any]) -> bytes:

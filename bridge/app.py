@@ -25,7 +25,7 @@ from bridge.errors import ConfigError
 from bridge.intake.middleware import BodySizeLimit, RequestId
 from bridge.intake.webhooks import Webhooks
 from bridge.ops import alerts, capacity, dashboard
-from bridge.ops.exposition import MetricsEndpoint
+from bridge.ops.exposition import MetricsAuth, MetricsEndpoint
 from bridge.ops.statuspage import StatusPage
 
 logger = logging.getLogger("bridge.app")
@@ -73,7 +73,7 @@ def operator_routes(settings: Settings, config: BridgeConfig | None) -> list[Bas
     """/metrics (Prometheus), and /rq (rq-dashboard) and /status (+ /status.json) behind basic
     auth when a dashboard password is set."""
     return [
-        *MetricsEndpoint(config).routes(),
+        *MetricsEndpoint(config, MetricsAuth.from_settings(settings)).routes(),
         *dashboard.routes(settings),
         *StatusPage(settings, config).routes(),
     ]
@@ -156,4 +156,6 @@ def create_app_from_env() -> Starlette:
     except ConfigError as exc:
         logger.error("configuration refused: %s", exc)
         config, error = None, str(exc)
+    for warning in config.warnings() if config else []:
+        logger.warning("configuration: %s", warning)
     return create_app(settings, config, config_error=error)

@@ -19,7 +19,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from pydantic import SecretStr
 
-from bridge import logs
+from bridge import defaults, logs
 from bridge.config import BridgeConfig, Settings, StoreConfig, load_config
 from bridge.errors import ConfigError
 
@@ -27,6 +27,8 @@ Platform = Literal["shopify", "woocommerce"]
 
 # Heroku sends SIGTERM and SIGKILLs 30 s later: leave uvicorn time to finish requests.
 GRACEFUL_SHUTDOWN_SECONDS = 25
+
+BOUNDED_HTTP = "bridge.intake.bounded_http:BoundedHttpToolsProtocol"
 
 DEFAULT_TOPICS: dict[Platform, str] = {"shopify": "orders/create", "woocommerce": "order.created"}
 SHOPIFY_API_VERSION = "2026-04"
@@ -116,8 +118,11 @@ def _web(args: argparse.Namespace) -> int:
         port=settings.port,
         workers=settings.web_concurrency,
         proxy_headers=True,
-        forwarded_allow_ips="*",  # Heroku's router is the only way in, and sets X-Forwarded-*
-        http="httptools" if has("httptools") else "h11",
+        forwarded_allow_ips=settings.forwarded_allow_ips,
+        # httptools, with the request head bounded in size and time (bounded_http.py); h11
+        # bounds the head's size itself.
+        http=BOUNDED_HTTP if has("httptools") else "h11",
+        h11_max_incomplete_event_size=defaults.MAX_HEAD_BYTES,
         loop="uvloop" if has("uvloop") else "asyncio",
         timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
         log_config=log_config,  # every web process logs as JSON, masked
@@ -182,6 +187,7 @@ def summary(settings: Settings, config: BridgeConfig, *, demo: bool = False) -> 
             f"shop_domain={store.shop_domain or '-'} "
             f"webhook=/webhooks/{store.platform}/{key}"
         )
+    lines.extend(f"warning: {warning}" for warning in config.warnings())
     return "\n".join(lines)
 
 
@@ -288,7 +294,7 @@ def sample_request(
     order = load_sample(platform)
     if platform == "shopify":
         order_id = order_id or secrets.randbelow(9 * 10**17) + 10**17  # Shopify-sized, > 2**53
-        _refresh_shopify(order, order_id, now)
+        _refresh_shopify(order, order_id, now, shop_domain)
         body = shopify_json(order)
         headers = {
             "Content-Type": "application/json",
@@ -340,9 +346,11 @@ def woocommerce_json(payload: dict[str, Any]) -> bytes:
     return text.replace("/", "\\/").encode()
 
 
-def _refresh_shopify(order: dict[str, Any], order_id: int, now: datetime) -> None:
+def _refresh_shopify(order: dict[str, Any], order_id: int, now: datetime, shop: str) -> None:
     local = now.astimezone().isoformat()
     order["id"] = order_id
+    token = uuid.uuid4().hex
+    order["order_status_url"] = f"https://{shop}/548380009/orders/{token}/authenticate?key=sample"
     order["admin_graphql_api_id"] = f"gid://shopify/Order/{order_id}"
     order["number"] = order_id % 100_000
     order["order_number"] = 1000 + order["number"]
@@ -394,7 +402,11 @@ def _secrets(settings: Settings, config: BridgeConfig | None = None) -> list[str
             config = load_config(settings)
         except ConfigError:
             config = None  # the web process reports it; the environment's secrets still count
-    found = [settings.dashboard_password or "", urlsplit(settings.redis_url).password or ""]
+    found = [
+        settings.dashboard_password or "",
+        settings.metrics_token or "",
+        urlsplit(settings.redis_url).password or "",
+    ]
     if config is not None and config.alerts.webhook_url is not None:
         found.append(config.alerts.webhook_url.get_secret_value())
     for store in config.stores.values() if config else []:

@@ -307,6 +307,37 @@ class BridgeConfig(_Strict):
                         )
         return self
 
+    def shared_secrets(self) -> list[list[str]]:
+        """Store keys whose webhook secrets overlap, in groups: a body signed for one of them
+        is validly signed for the others (one Shopify app installed on several shops signs
+        all their webhooks with its one client secret)."""
+        by_secret: dict[str, set[str]] = {}
+        for key, store in self.stores.items():
+            for secret in store.webhook_secrets:
+                by_secret.setdefault(secret.get_secret_value(), set()).add(key)
+        groups = {tuple(sorted(keys)) for keys in by_secret.values() if len(keys) > 1}
+        return [list(group) for group in sorted(groups)]
+
+    def warnings(self) -> list[str]:
+        """What is valid but weakens the bridge, naming keys only (start-up and check-config)."""
+        found = []
+        for group in self.shared_secrets():
+            unpinned = [
+                key
+                for key in group
+                if self.stores[key].platform == "shopify" and not self.stores[key].shop_domain
+            ]
+            advice = (
+                f"; set shop_domain on {', '.join(unpinned)}"
+                if unpinned
+                else " (bodies that name no shop cannot be told apart)"
+            )
+            found.append(
+                f"stores {', '.join(group)} share a webhook secret: a delivery signed for one "
+                f"is accepted by the others{advice} (README, Security)"
+            )
+        return found
+
     def public_url(self, env: Mapping[str, str] | None = None) -> str | None:
         """Where the shops' webhooks point: PUBLIC_URL, else `[bridge] public_url`."""
         env = os.environ if env is None else env
@@ -334,10 +365,14 @@ class Settings:
     port: int
     dashboard_user: str
     dashboard_password: str | None
+    metrics_token: str | None
     log_level: str
     log_format: str
     web_concurrency: int
     redis_pool_size: int = defaults.REDIS_POOL_SIZE
+    # Addresses whose X-Forwarded-For/-Proto uvicorn believes: any on Heroku (DYNO is set),
+    # where the router is the only way to a dyno and sets them; else only the local host.
+    forwarded_allow_ips: str = "127.0.0.1"
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -351,10 +386,13 @@ class Settings:
             port=_int(env, "PORT", 8000),
             dashboard_user=env.get("DASHBOARD_USER") or "admin",
             dashboard_password=env.get("DASHBOARD_PASSWORD") or None,
+            metrics_token=env.get("METRICS_TOKEN") or None,
             log_level=(env.get("LOG_LEVEL") or "INFO").upper(),
             log_format=(env.get("LOG_FORMAT") or "json").lower(),
             web_concurrency=_int(env, "WEB_CONCURRENCY", 1),
             redis_pool_size=_int(env, "REDIS_POOL_SIZE", defaults.REDIS_POOL_SIZE, minimum=1),
+            forwarded_allow_ips=env.get("FORWARDED_ALLOW_IPS")
+            or ("*" if env.get("DYNO") else "127.0.0.1"),
         )
 
 

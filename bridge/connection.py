@@ -29,8 +29,12 @@ def _options(url: str, timeout: float = SOCKET_TIMEOUT) -> dict[str, Any]:
         "health_check_interval": HEALTH_CHECK_INTERVAL,
     }
     if url.startswith("rediss://"):
-        # Heroku Redis serves TLS with a self-signed certificate; None turns verification off
-        # (and hostname checking with it).
+        # Heroku Redis (Key-Value Store) serves TLS with a self-signed certificate, which no
+        # CA can vouch for: None turns verification off (and hostname checking with it). The
+        # traffic is still encrypted, but not protected from someone who can intercept it.
+        # A provider with a CA-signed certificate (Redis Cloud, Upstash, ElastiCache) gets
+        # verification with `?ssl_cert_reqs=required` on its URL (and `ssl_ca_certs=PATH` for
+        # a private CA): redis-py lets URL query arguments win over these defaults.
         options["ssl_cert_reqs"] = None
     return options
 

@@ -4,6 +4,18 @@
 # largest order payloads (hundreds of line items) stay well under 1 MiB.
 MAX_BODY_BYTES = 5 * 1024 * 1024
 
+# The request head (request line and headers), bounded before anything authenticates it
+# (bridge/intake/bounded_http.py). A Shopify or WooCommerce delivery's head is about 1 KB;
+# Heroku's router refuses header lines over 8 KB. 32 KiB is nginx's default buffer for a
+# large head (4 x 8k); 100 headers is Apache's LimitRequestFields.
+MAX_HEAD_BYTES = 32 * 1024
+MAX_HEADERS = 100
+# A client sends its whole head within this long of its first byte (or of connecting), and
+# its body within BODY_TIMEOUT_SECONDS after that; a slow sender is cut off rather than hold a
+# connection. Shopify gives a delivery 5 s in all, WooCommerce 60 s.
+HEAD_TIMEOUT_SECONDS = 10.0
+BODY_TIMEOUT_SECONDS = 30.0
+
 # Kanal's documented limit per store and minute, used when the config names none.
 REQUESTS_PER_MINUTE = 60
 
@@ -59,6 +71,14 @@ FAILURE_TTL = 30 * 24 * 3600
 
 # Shopify retries a delivery for 4 hours: a delivery id is remembered a little longer.
 DELIVERY_ID_TTL = 5 * 3600
+
+# A Shopify delivery triggered (X-Shopify-Triggered-At), or whose body was last updated, longer
+# ago than this is a replay, not a delivery: answered ignored/too_old. Shopify retries for 4
+# hours with the original payload and warns that deliveries can come "up to a day late"
+# (shopify.dev, webhooks best practices): 4 h + 24 h, and 20 h of margin. It must not exceed
+# DELIVERED_RECORD_TTL, so that any body young enough to be applied is judged against a
+# version the record store still remembers (bridge/intake/freshness.py).
+SHOPIFY_MAX_DELIVERY_AGE = 48 * 3600
 
 # A delivered record is kept (without its body: versions and digests only) for this long, so
 # that a late retry or a reordered delivery cannot overwrite a newer state in Kanal.

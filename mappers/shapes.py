@@ -11,6 +11,12 @@ Topics that share a shape share a mapper (`orders/create` and `orders/paid` map 
 so a body re-sent under a sibling topic changes nothing. The one pair of different topics
 with the same shape is WooCommerce's `order.deleted` / `customer.deleted`: both bodies are
 `{"id": N}`, and nothing signed tells them apart (README, Security).
+
+Why the bridge does not also remember which topic each body digest was first seen under: the
+shapes already tell every pair of kinds apart (tests/mappers/test_shapes.py re-sends every
+sample body under every other topic), and for the one pair they cannot, a memory would refuse
+genuine deliveries (`{"id": 5}` is both order 5 trashed and customer 5 deleted), while costing
+a Redis write per webhook on the hot path.
 """
 
 from __future__ import annotations

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
+from urllib.parse import urlsplit
 
 from mappers import dates, kanal, money, payload, phone, shapes
 from mappers.actions import Action, Ignored, Patch, StoreContext, Upsert
@@ -57,6 +58,13 @@ PHONE_FIELDS: tuple[tuple[tuple[str, ...], tuple[str, ...] | None], ...] = (
 )
 
 NOTE_ATTRIBUTES_MAX = 20
+
+# Where a signed body names its shop: compliance bodies carry `shop_domain`; orders and
+# checkouts carry links whose host is the shop's myshopify.com domain, unless the shop has a
+# custom domain (which says nothing about which shop it is).
+SHOP_DOMAIN_FIELD = "shop_domain"
+SHOP_LINK_FIELDS = ("order_status_url", "abandoned_checkout_url")
+MYSHOPIFY = ".myshopify.com"
 
 
 def at(data: dict[str, Any], path: tuple[str, ...]) -> object:
@@ -204,6 +212,24 @@ def _metadata(order: dict[str, Any]) -> dict[str, Any]:
         "note_attributes": _note_attributes(order.get("note_attributes")) or None,
     }
     return {key: value for key, value in fields.items() if value is not None}
+
+
+def shop_named_in(body: dict[str, Any]) -> str | None:
+    """The myshopify.com domain a Shopify body names as its shop (lower case), or None."""
+    named = body.get(SHOP_DOMAIN_FIELD)
+    if isinstance(named, str) and named.strip():
+        return named.strip().lower()
+    for field in SHOP_LINK_FIELDS:
+        link = body.get(field)
+        if not isinstance(link, str) or len(link) > kanal.URL_MAX:
+            continue
+        try:
+            host = urlsplit(link.strip()).hostname
+        except ValueError:
+            continue
+        if host and host.endswith(MYSHOPIFY):
+            return host
+    return None
 
 
 def map_order(order: dict[str, Any], ctx: StoreContext) -> list[Action]:

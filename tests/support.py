@@ -7,6 +7,7 @@ import os
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from datetime import UTC, datetime
 from urllib.parse import urlsplit, urlunsplit
 
 from bridge.ops.localredis import pick_free_port
@@ -58,3 +59,18 @@ class ChatServer:
     def close(self) -> None:
         self.http.shutdown()
         self.http.server_close()
+
+
+# Shopify's documented sample order (tests/fixtures), last updated at this moment.
+SHOPIFY_SAMPLE_UPDATED_AT = b"2021-12-31T19:00:00-05:00"
+SHOPIFY_SAMPLE_SHOP = b"jsmith.myshopify.com"
+
+
+def fresh_shopify_order(body: bytes, shop: str, moment: datetime | None = None) -> bytes:
+    """Shopify's sample order bytes as a delivery of today would carry them: its dates moved
+    to `moment` (default: now), and its order status link on `shop`'s domain. The bridge
+    refuses Shopify deliveries older than its replay window, and bodies naming another shop."""
+    stamp = (moment or datetime.now(UTC)).isoformat(timespec="seconds").encode()
+    return body.replace(SHOPIFY_SAMPLE_UPDATED_AT, stamp).replace(
+        SHOPIFY_SAMPLE_SHOP, shop.encode()
+    )

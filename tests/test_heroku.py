@@ -17,7 +17,7 @@ from bridge.config import Settings, parse_config
 ROOT = Path(__file__).resolve().parents[1]
 
 # Set by Heroku itself: the Redis add-on's attachment and the router's port.
-PROVIDED_BY_HEROKU = {"REDIS_URL", "PORT"}
+PROVIDED_BY_HEROKU = {"REDIS_URL", "PORT", "DYNO"}
 
 
 @pytest.fixture(scope="module")

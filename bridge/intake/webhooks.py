@@ -3,21 +3,28 @@
 Order of checks, each answered before the next is attempted:
 
     configuration loaded?             no  → 503
-    store key known, platform its?    no  → 404
+    store key known, platform its?    no  → 401, as a bad signature
     WooCommerce unsigned ping?        yes → 200 ignored/ping (nothing stored)
     signature of the raw body         bad → 401 (nothing parsed, nothing stored)
     Shopify shop domain, when set     other shop → 401
     body is a JSON object?            no  → 400
-    map → every action Ignored?       yes → 200 ignored/<reason>
+    body names another shop?          yes → 401 (Shopify: shop_domain, myshopify.com links)
+    map → every action Ignored?       yes → 200 ignored/<reason> (a body whose shape does
+                                      not fit its topic: ignored/not_a_<kind>)
+    Shopify delivery too old?         yes → 200 ignored/too_old (freshness.py)
     records.accept                    accepted | noted | duplicate | stale | finished |
                                       unknown_record → 200 (ignored/<reason> when an action
                                       was ignored and the others were only noted, e.g. the
                                       completion of the checkout an order came from)
                                       StorageUnavailable → 503
 
-A delivery signed with our secret but announcing another shop's domain gets 401, not 404:
-the store key in the URL exists, the request is what is not acceptable. The domain is only
-compared after the signature, so the answer reveals nothing to an unsigned caller.
+An unsigned caller learns next to nothing from the answers: an unknown store key, or a
+platform in the path that is not the store's, is answered exactly as a known store's bad
+signature (the log line and the metrics still say `unknown_store` / `wrong_platform`). Only
+WooCommerce's unsigned ping tells a WooCommerce store key apart (200, else 401): it is the
+one answer a merchant sees when saving a webhook, so a mistyped URL must fail there. A
+delivery signed with our secret but naming another shop gets 401 too; the domain is only
+compared after the signature.
 """
 
 from __future__ import annotations
@@ -38,13 +45,15 @@ from starlette.routing import Route
 from bridge import metrics
 from bridge.config import BridgeConfig, Platform, StoreConfig
 from bridge.errors import SignatureError, StorageUnavailable
+from bridge.intake import freshness
 from bridge.intake.middleware import request_id
 from bridge.intake.signatures import ShopifyVerifier, Verifier, WooCommerceVerifier
-from mappers import Action, Ignored, StoreContext, map_webhook
+from mappers import Action, Ignored, StoreContext, map_webhook, shopify
 
 logger = logging.getLogger("bridge.intake.webhooks")
 
 Mapper = Callable[[str, str, object, StoreContext], list[Action]]
+Clock = Callable[[], float]
 
 _PING = re.compile(rb"webhook_id=\d+")
 
@@ -98,7 +107,8 @@ class Webhooks:
     """POST /webhooks/shopify/{store} and POST /webhooks/woocommerce/{store}.
 
     `records` is set by the app's lifespan once Redis is connected; until then (and when
-    the configuration failed to load) the endpoints answer 503.
+    the configuration failed to load) the endpoints answer 503. `clock` (unix seconds) is
+    what deliveries' ages are measured against.
     """
 
     def __init__(
@@ -106,9 +116,11 @@ class Webhooks:
         config: BridgeConfig | None,
         records: Records | None = None,
         mapper: Mapper = map_webhook,
+        clock: Clock = time.time,
     ) -> None:
         self.records = records
         self._mapper = mapper
+        self._clock = clock
         self._stores: dict[str, _Store] | None = None
         if config is not None:
             self._stores = {key: _store(store) for key, store in config.stores.items()}
@@ -143,10 +155,9 @@ class Webhooks:
             return _Answer(503, {"error": "configuration not loaded"}, "not_configured")
         store = self._stores.get(delivery.store)
         if store is None:
-            return _Answer(404, {"error": "unknown store"}, "unknown_store")
+            return _Answer(401, {"error": "invalid signature"}, "unknown_store")
         if store.config.platform != delivery.platform:
-            error = f"store is not a {delivery.platform} store"
-            return _Answer(404, {"error": error}, "wrong_platform")
+            return _Answer(401, {"error": "invalid signature"}, "wrong_platform")
 
         body = await request.body()
         headers = request.headers
@@ -179,6 +190,12 @@ class Webhooks:
             return _Answer(400, {"error": "body is not a JSON object"}, "not_an_object")
         if isinstance(payload.get("id"), int | str):
             delivery.external_id = str(payload["id"])
+        if delivery.platform == "shopify":
+            expected = store.config.shop_domain or headers.get("x-shopify-shop-domain")
+            named = shopify.shop_named_in(payload)
+            if expected and named and named != expected.strip().lower():
+                error = {"error": "shop domain does not match"}
+                return _Answer(401, error, "wrong_shop", "the body names another shop")
 
         try:
             actions = self._mapper(delivery.platform, delivery.topic or "", payload, store.context)
@@ -189,6 +206,8 @@ class Webhooks:
         first = next((a.reason for a in actions if isinstance(a, Ignored)), None)
         if not kept:
             return _ignored(first or "nothing_to_send")
+        if freshness.too_old(delivery.platform, headers, kept, self._clock()):
+            return _ignored("too_old")
 
         if self.records is None:
             return _unavailable()

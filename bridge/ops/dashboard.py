@@ -8,24 +8,36 @@ Actions: requeueing a failed push stays (it is `kanal-bridge failed retry`: the 
 the record's latest state). Delete and "empty" are disabled (RQ_DASHBOARD_DISABLE_DELETE):
 deleting a pending push's job only delays it (the sweeper gives the record a new job), and
 deleting a failed one throws away Kanal's answer, the one thing needed to fix the cause.
-Requests that change something must be POSTs from the dashboard's own pages: "requeue all"
-also answers GET upstream, which any page could trigger in a logged-in browser.
+
+Requests that change something must be POSTs from the dashboard's own pages:
+- no view that changes state answers GET ("requeue all" does upstream, which any page could
+  trigger in a logged-in browser): refused by Flask itself, whatever the path's spelling
+  (`//requeue`, `%2F`, a trailing slash), and by `SameOriginWrites` before Flask is reached;
+- a POST must carry an Origin (or, failing that, a Referer) of this very host: browsers send
+  Origin with every POST, so a request without either is not the dashboard's.
+Redirects are relative (`RelativeRedirects`): Starlette and Werkzeug build absolute ones from
+the request's Host header, which a client chooses.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import hmac
+import re
+from collections.abc import Callable
 from typing import Any, cast
+from urllib.parse import urlsplit, urlunsplit
 
 from a2wsgi import WSGIMiddleware
-from flask import Flask
+from flask import Flask, abort, request
 from rq.serializers import JSONSerializer
-from starlette.datastructures import Headers
-from starlette.responses import PlainTextResponse
-from starlette.routing import BaseRoute, Mount
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.datastructures import Headers, MutableHeaders
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse, RedirectResponse, Response
+from starlette.routing import BaseRoute, Mount, Route
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from bridge.config import Settings
 from bridge.connection import sync_redis
@@ -76,9 +88,19 @@ class BasicAuth:
         return bool(colon) and user_ok and password_ok
 
 
+# rq-dashboard's routes that change something (all POST; "requeue" also answers GET upstream).
+_CHANGES = re.compile(r"^/(requeue|job|queue)/")
+_SLASHES = re.compile(r"/{2,}")
+
+
+def normalised(path: str) -> str:
+    """A path as Werkzeug will route it: slashes merged, no trailing one, lower case."""
+    return _SLASHES.sub("/", path).rstrip("/").lower() + "/"
+
+
 class SameOriginWrites:
-    """Refuse changes from other sites: a POST whose Origin is not this host, and GETs of
-    the routes that change state."""
+    """Refuse changes from other sites: a POST without an Origin (or Referer) of this host,
+    and safe-method requests for the routes that change state, however their path is spelled."""
 
     _SAFE = frozenset({"GET", "HEAD", "OPTIONS"})
 
@@ -93,15 +115,58 @@ class SameOriginWrites:
         await self.app(scope, receive, send)
 
     def _allowed(self, scope: Scope) -> bool:
-        path = scope["path"][len(scope.get("root_path", "")) :]
+        path = normalised(scope["path"][len(scope.get("root_path", "")) :])
         if scope["method"] in self._SAFE:
-            return not path.startswith("/requeue/")
+            return not _CHANGES.match(path)
         headers = Headers(scope=scope)
-        origin = headers.get("origin")
-        if origin is None:
-            return True  # not a browser's cross-site request (browsers send Origin on POST)
-        host = headers.get("host", "")
-        return origin.split("://", 1)[-1].rstrip("/") == host
+        source = headers.get("origin") or headers.get("referer")
+        if not source or source == "null":
+            return False  # browsers send Origin with every POST: this is not the dashboard
+        host = headers.get("host", "").lower()
+        return bool(host) and urlsplit(source).netloc.lower() == host
+
+
+class RelativeRedirects:
+    """Make every Location header relative: the host in an absolute one came from the
+    request's Host header, which the client chooses."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def relative(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = MutableHeaders(scope=message)
+                if "location" in headers:
+                    headers["location"] = relative_location(headers["location"])
+            await send(message)
+
+        await self.app(scope, receive, relative)
+
+
+def relative_location(location: str) -> str:
+    """`location` without its scheme and host."""
+    parts = urlsplit(location)
+    path = "/" + parts.path.lstrip("/")  # never "//host", which a browser reads as a host
+    return urlunsplit(("", "", path, parts.query, parts.fragment))
+
+
+def _post_only(view: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(view)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        if request.method != "POST":
+            abort(405)
+        return view(*args, **kwargs)
+
+    return wrapper
+
+
+def _redirect_to_mount(request: Request) -> Response:
+    return RedirectResponse(f"{MOUNT}/", status_code=307)
 
 
 def flask_app(redis_url: str) -> Flask:
@@ -117,6 +182,10 @@ def flask_app(redis_url: str) -> Flask:
         RQ_DASHBOARD_POLL_INTERVAL=5000,
     )
     app.register_blueprint(web.blueprint, url_prefix="")
+    # No state change on GET: a view that takes POST takes nothing else.
+    for rule in app.url_map.iter_rules():
+        if rule.methods and "POST" in rule.methods:
+            app.view_functions[rule.endpoint] = _post_only(app.view_functions[rule.endpoint])
     # The blueprint reconnects on every request from the URL (without our TLS options):
     # one client, built like the rest of the bridge's, serves every request instead.
     hooks = app.before_request_funcs.get(web.blueprint.name, [])
@@ -133,5 +202,7 @@ def routes(settings: Settings) -> list[BaseRoute]:
     if not settings.dashboard_password:
         return []
     wsgi = cast(ASGIApp, WSGIMiddleware(flask_app(settings.redis_url)))  # type: ignore[arg-type]
-    app = BasicAuth(SameOriginWrites(wsgi), settings.dashboard_user, settings.dashboard_password)
-    return [Mount(MOUNT, app=app)]
+    guarded = SameOriginWrites(RelativeRedirects(wsgi))
+    app = BasicAuth(guarded, settings.dashboard_user, settings.dashboard_password)
+    # /rq itself: Starlette's own redirect to /rq/ would be absolute, built from Host.
+    return [Route(MOUNT, _redirect_to_mount), Mount(MOUNT, app=app)]

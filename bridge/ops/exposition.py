@@ -4,10 +4,18 @@ The gauges describe the shared state, so any web process gives the same answer: 
 state, pending records and the age of the oldest one, live workers, per Kanal store the
 call budget already booked ahead, the pause a 429 imposed and the configured limit, and
 Redis's own memory and connections against its limits (bridge/ops/capacity.py).
+
+They name every store key and Kanal store id, so with METRICS_TOKEN set a scrape must
+present it (`Authorization: Bearer <token>`, or basic auth with the token as password, as
+Prometheus' `authorization` and `basic_auth` scrape options send), or the dashboard's
+credentials. Without it /metrics is open: fit only for a private network (README, Security).
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
+import hmac
 import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -29,7 +37,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from bridge import defaults, metrics
-from bridge.config import BridgeConfig
+from bridge.config import BridgeConfig, Settings
 from bridge.delivery import jobs
 from bridge.delivery.limiter import pace_key
 from bridge.delivery.records import PENDING_KEY
@@ -220,16 +228,63 @@ def render(shot: Snapshot) -> bytes:
     return generate_latest(registry)
 
 
+@dataclass(frozen=True)
+class MetricsAuth:
+    """Who may scrape: nobody needs to prove anything without a token."""
+
+    token: str | None = None
+    dashboard_user: str = ""
+    dashboard_password: str | None = None
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> MetricsAuth:
+        return cls(settings.metrics_token, settings.dashboard_user, settings.dashboard_password)
+
+    def allows(self, authorization: str) -> bool:
+        """Whether an Authorization header may read /metrics (constant-time comparisons)."""
+        if self.token is None:
+            return True
+        scheme, _, credentials = authorization.partition(" ")
+        if scheme.lower() == "bearer":
+            return _same(credentials.strip(), self.token)
+        if scheme.lower() != "basic":
+            return False
+        try:
+            decoded = base64.b64decode(credentials.strip(), validate=True).decode()
+        except (binascii.Error, ValueError):
+            return False
+        user, colon, password = decoded.partition(":")
+        if not colon:
+            return False
+        token_ok = _same(password, self.token)
+        dashboard_ok = self.dashboard_password is not None and (
+            _same(user, self.dashboard_user) & _same(password, self.dashboard_password)
+        )
+        return token_ok or dashboard_ok
+
+
+def _same(given: str, expected: str) -> bool:
+    return hmac.compare_digest(given.encode(), expected.encode())
+
+
 class MetricsEndpoint:
     """GET /metrics. Uses the app's Redis client (`app.state.redis`, set by the lifespan)."""
 
-    def __init__(self, config: BridgeConfig | None) -> None:
+    def __init__(self, config: BridgeConfig | None, auth: MetricsAuth | None = None) -> None:
         self.config = config
+        self.auth = auth or MetricsAuth()
 
     def routes(self) -> list[BaseRoute]:
         return [Route("/metrics", self.get, methods=["GET"])]
 
     async def get(self, request: Request) -> Response:
+        if not self.auth.allows(request.headers.get("authorization", "")):
+            return Response(
+                "authentication required\n",
+                status_code=401,
+                media_type="text/plain",
+                headers={"WWW-Authenticate": 'Bearer realm="kanal-bridge metrics"'},
+            )
         client: redis.asyncio.Redis | None = getattr(request.app.state, "redis", None)
         if client is None:
             return Response("redis: not connected\n", status_code=503, media_type="text/plain")

@@ -21,6 +21,7 @@ from bridge.config import BridgeConfig, Settings, parse_config
 from bridge.delivery import jobs
 from bridge.delivery.records import record_key
 from bridge.intake.signatures import ShopifyVerifier
+from tests.support import fresh_shopify_order
 
 FIXTURES = Path(__file__).resolve().parents[2] / "tests" / "fixtures"
 SECRET = b"test-app-secret-3c2b1a09f8e7"
@@ -31,10 +32,11 @@ kanal_store_id = 7
 kanal_api_key = "kanal-key-app-test"
 webhook_secrets = ["{SECRET.decode()}"]
 """
-ORDER = (
+ORDER = fresh_shopify_order(
     (FIXTURES / "shopify" / "docs-sample-orders-create-customer-phone-on-addresses-only.json")
     .read_bytes()
-    .replace(b"555-555-SHIP", b"+33 6 12 34 56 78")
+    .replace(b"555-555-SHIP", b"+33 6 12 34 56 78"),
+    shop="main-shop.myshopify.com",
 )
 
 pytestmark = pytest.mark.anyio
@@ -177,6 +179,18 @@ async def test_a_secret_in_the_wrong_key_is_neither_shown_nor_logged(
     assert "stores.main-shop.default_country" in ready.json()["reason"]
     assert leaked not in ready.text
     assert caplog.records and all(leaked not in r.getMessage() for r in caplog.records)
+
+
+async def test_stores_sharing_a_secret_are_warned_about_at_start(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    other = CONFIG.replace("[stores.main-shop]", "[stores.other-shop]").replace("= 7", "= 8")
+    monkeypatch.setenv("BRIDGE_CONFIG_TOML", CONFIG + other)
+    with caplog.at_level("WARNING", logger="bridge.app"):
+        create_app_from_env()
+    [record] = [r for r in caplog.records if "share a webhook secret" in r.getMessage()]
+    assert "main-shop, other-shop" in record.getMessage()
+    assert SECRET.decode() not in caplog.text
 
 
 async def test_missing_config_file_is_named(

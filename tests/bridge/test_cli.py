@@ -83,6 +83,21 @@ def test_check_config_prints_a_summary_without_secrets(
         assert secret not in out
 
 
+def test_check_config_warns_when_stores_share_a_secret(
+    configured: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    configured.write_text(
+        CONFIG.replace(
+            'webhook_secrets = ["woo-secret-abcdef"]', 'webhook_secrets = ["${SHOPIFY_SECRET}"]'
+        ),
+        encoding="utf-8",
+    )
+    assert cli.main(["check-config"]) == 0
+    out = capsys.readouterr().out
+    assert "warning: stores main-shop, woo-shop share a webhook secret" in out
+    assert "shopify-secret-live-42" not in out
+
+
 @pytest.mark.parametrize(
     ("change", "named"),
     [
@@ -178,6 +193,7 @@ def test_send_sample_signs_a_shopify_order_with_the_stores_first_secret(
     assert headers["X-Shopify-Shop-Domain"] == "main-shop.myshopify.com"
     order = json.loads(body)
     assert order["id"] == 42
+    assert order["order_status_url"].startswith("https://main-shop.myshopify.com/")  # its shop
     assert b"gid:\\/\\/shopify\\/Order\\/42" in body  # written the way Shopify writes it
     # A second send is a new order and a new delivery, not a duplicate.
     assert json.loads(second_body)["id"] != 42
@@ -406,6 +422,7 @@ def test_web_hands_port_web_concurrency_and_proxy_settings_to_uvicorn(
     monkeypatch.setattr(uvicorn, "run", lambda app, **options: served.update(app=app, **options))
     monkeypatch.setenv("PORT", "8123")
     monkeypatch.setenv("WEB_CONCURRENCY", "3")
+    monkeypatch.setenv("DYNO", "web.1")
     saved = logging.root.handlers[:], logging.root.level
     try:
         assert cli.main(["web"]) == 0
@@ -414,7 +431,8 @@ def test_web_hands_port_web_concurrency_and_proxy_settings_to_uvicorn(
     assert served["app"] == "bridge.app:create_app_from_env"
     assert served["factory"] is True
     assert (served["host"], served["port"], served["workers"]) == ("0.0.0.0", 8123, 3)
-    assert served["proxy_headers"] is True and served["forwarded_allow_ips"] == "*"
+    assert served["proxy_headers"] is True and served["forwarded_allow_ips"] == "*"  # on Heroku
+    assert served["http"] == cli.BOUNDED_HTTP  # request heads bounded
     assert served["access_log"] is False
     assert served["timeout_graceful_shutdown"] < 30  # inside Heroku's SIGTERM grace
 

@@ -161,6 +161,13 @@ def test_settings_have_the_documented_defaults() -> None:
     assert (settings.log_level, settings.log_format) == ("INFO", "json")
 
 
+def test_forwarded_headers_are_believed_from_anyone_only_behind_herokus_router() -> None:
+    assert Settings.from_env({}).forwarded_allow_ips == "127.0.0.1"
+    assert Settings.from_env({"DYNO": "web.1"}).forwarded_allow_ips == "*"
+    override = {"DYNO": "web.1", "FORWARDED_ALLOW_IPS": "10.0.0.0/8"}
+    assert Settings.from_env(override).forwarded_allow_ips == "10.0.0.0/8"
+
+
 @pytest.mark.parametrize("name", ["PORT", "WEB_CONCURRENCY", "REDIS_POOL_SIZE"])
 def test_a_number_that_is_not_one_is_named(name: str) -> None:
     with pytest.raises(ConfigError, match=name):
@@ -320,3 +327,37 @@ def test_a_bad_environment_number_is_named_not_echoed(name: str) -> None:
     with pytest.raises(ConfigError) as caught:
         Settings.from_env({name: LEAKED})
     assert name in str(caught.value) and LEAKED not in str(caught.value)
+
+
+SHARED = """
+[stores.shop-a]
+platform = "shopify"
+kanal_store_id = 1
+kanal_api_key = "k"
+webhook_secrets = ["${SECRET}"]
+shop_domain = "shop-a.myshopify.com"
+
+[stores.shop-b]
+platform = "shopify"
+kanal_store_id = 2
+kanal_api_key = "k"
+webhook_secrets = ["other", "${SECRET}"]
+
+[stores.shop-c]
+platform = "shopify"
+kanal_store_id = 3
+kanal_api_key = "k"
+webhook_secrets = ["${OLD}"]
+"""
+
+
+def test_stores_sharing_a_webhook_secret_are_named_in_a_warning() -> None:
+    config = parse_config(SHARED, ENV)
+    assert config.shared_secrets() == [["shop-a", "shop-b"]]
+    [warning] = config.warnings()
+    assert warning.startswith("stores shop-a, shop-b share a webhook secret")
+    assert "set shop_domain on shop-b" in warning
+    assert "s3cret" not in warning
+    assert (
+        parse_config(GOOD.replace('"${SECRET}"]\nrequests', '"x"]\nrequests'), ENV).warnings() == []
+    )

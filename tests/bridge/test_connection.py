@@ -69,3 +69,26 @@ def test_the_default_pool_fits_the_smallest_recommended_plan() -> None:
         + defaults.ONE_OFF_CONNECTIONS
     )
     assert needed <= 40
+
+
+VERIFIED_URL = "rediss://:p4ss@redis.example.com:6380/0?ssl_cert_reqs=required"
+
+
+def test_certificate_verification_is_asked_for_on_the_url() -> None:
+    client = sync_redis(VERIFIED_URL)
+    connection = client.connection_pool.make_connection()
+    assert connection.cert_reqs == ssl.CERT_REQUIRED
+    assert connection.check_hostname is True
+    client.close()
+    kwargs = async_redis(VERIFIED_URL).connection_pool.connection_kwargs
+    assert kwargs["ssl_cert_reqs"] == "required"
+
+
+def test_verification_against_a_private_ca() -> None:
+    client = sync_redis(VERIFIED_URL + "&ssl_ca_certs=/etc/ssl/private-ca.pem")
+    connection = client.connection_pool.make_connection()
+    assert (connection.cert_reqs, connection.ca_certs) == (
+        ssl.CERT_REQUIRED,
+        "/etc/ssl/private-ca.pem",
+    )
+    client.close()

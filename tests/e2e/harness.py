@@ -26,6 +26,11 @@ ROOT = Path(__file__).resolve().parents[2]
 FIXTURES = ROOT / "tests" / "fixtures"
 BIN = Path(sys.executable).parent
 
+# Versions of the orders the tests send are seconds after this moment: an hour ago, since
+# the bridge refuses Shopify deliveries older than its replay window (README, Security).
+BASE_EPOCH = int(time.time()) - 3600
+SHOPIFY_DOMAIN = "shopify-shop.myshopify.com"
+
 KANAL_KEY = "e2eKanalKey0123456789abc"
 SHOPIFY_SECRET = "e2e-shopify-secret"
 WOO_SECRET = "e2eWooSecretAlphaNumeric42"
@@ -260,7 +265,7 @@ class Bridge:
         store: str = "shopify-shop",
         secret: str = SHOPIFY_SECRET,
         webhook_id: str | None = None,
-        domain: str = "shopify-shop.myshopify.com",
+        domain: str = SHOPIFY_DOMAIN,
     ) -> httpx.Response:
         body = shopify_bytes(order)
         headers = {
@@ -337,9 +342,13 @@ def shopify_order(
     fulfillment: str | None = None,
     phone: str = "+1 613-555-0135",
 ) -> dict[str, Any]:
-    """Shopify's documented order sample with an id, an updated_at and statuses of ours."""
+    """Shopify's documented order sample with an id, an updated_at and statuses of ours, its
+    order status link on the test shop's domain (as a shop without a custom domain has it)."""
     order = fixture("shopify/docs-sample-orders-create-customer-phone-on-addresses-only.json")
     order = json.loads(json.dumps(order))
+    order["order_status_url"] = order["order_status_url"].replace(
+        "jsmith.myshopify.com", SHOPIFY_DOMAIN
+    )
     order["id"] = order_id
     order["name"] = f"#{order_id}"
     order["test"] = False
@@ -347,7 +356,7 @@ def shopify_order(
     order["cancel_reason"] = None
     order["financial_status"] = financial
     order["fulfillment_status"] = fulfillment
-    order["updated_at"] = _timestamp(1_780_000_000 + version)
+    order["updated_at"] = _timestamp(BASE_EPOCH + version)
     order["phone"] = phone
     return order
 
@@ -360,7 +369,7 @@ def woo_order(
     order["id"] = order_id
     order["number"] = str(order_id)
     order["status"] = status
-    order["date_modified_gmt"] = _timestamp(1_780_000_000 + version)[:-1]
+    order["date_modified_gmt"] = _timestamp(BASE_EPOCH + version)[:-1]
     order["billing"]["phone"] = phone
     return order
 

@@ -87,9 +87,12 @@ def test_the_woocommerce_ping_gets_exactly_200(bridge: Bridge) -> None:
     assert answer.status_code == 200
 
 
-def test_an_unknown_store_or_platform_gets_404(bridge: Bridge) -> None:
+def test_an_unknown_store_or_platform_is_answered_as_a_bad_signature(bridge: Bridge) -> None:
     order = shopify_order(5004, 1)
-    assert bridge.shopify(order, store="no-such-shop").status_code == 404
+    unknown = bridge.shopify(order, store="no-such-shop")
+    bad_signature = bridge.shopify(order, secret="not-the-secret")
+    assert (unknown.status_code, unknown.json()) == (401, {"error": "invalid signature"})
+    assert bad_signature.json() == unknown.json()
     body = shopify_bytes(order)
     wrong_platform = bridge.post(
         "/webhooks/woocommerce/shopify-shop",
@@ -99,7 +102,7 @@ def test_an_unknown_store_or_platform_gets_404(bridge: Bridge) -> None:
             "X-WC-Webhook-Topic": "order.created",
         },
     )
-    assert wrong_platform.status_code == 404
+    assert wrong_platform.status_code == 401
 
 
 def test_a_delivery_from_another_shop_domain_is_refused(bridge: Bridge) -> None:

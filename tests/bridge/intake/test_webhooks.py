@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import AsyncIterator, Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +17,7 @@ from bridge.config import BridgeConfig, parse_config
 from bridge.errors import StorageUnavailable
 from bridge.intake.signatures import ShopifyVerifier, WooCommerceVerifier
 from bridge.intake.webhooks import Mapper, Webhooks
-from mappers import Action, Ignored, Patch, StoreContext, Upsert, map_webhook
+from mappers import Action, Delete, Ignored, Patch, StoreContext, Upsert, map_webhook
 
 FIXTURES = Path(__file__).resolve().parents[3] / "tests" / "fixtures"
 
@@ -53,10 +55,16 @@ def wire(path: str, phone: bytes) -> bytes:
     return raw.replace(phone, b"+33 6 12 34 56 78").replace(b"/", b"\\/")
 
 
+# Shopify's sample order names its shop in its order status link: here, the test store's.
 SHOPIFY_ORDER = wire(
     "shopify/docs-sample-orders-create-customer-phone-on-addresses-only.json", b"555-555-SHIP"
-)
+).replace(b"jsmith.myshopify.com", b"main-shop.myshopify.com")
 WC_ORDER = wire("woocommerce/docs-v3-retrieve-order-guest-processing-usd.json", b"(555) 555-5555")
+
+# The sample order was last updated at this moment; the endpoints' clock is an hour later.
+UPDATED_AT = datetime.fromisoformat("2021-12-31T19:00:00-05:00").timestamp()
+NOW = UPDATED_AT + 3600
+HOUR = 3600.0
 
 
 class FakeRecords:
@@ -106,9 +114,12 @@ def mapper() -> SpyMapper:
 async def client(
     config: BridgeConfig, records: FakeRecords, mapper: SpyMapper
 ) -> AsyncIterator[httpx.AsyncClient]:
-    webhooks = Webhooks(config, records, mapper)
-    async with connect(webhooks) as client:
+    async with connect(webhooks(config, records, mapper)) as client:
         yield client
+
+
+def webhooks(config: BridgeConfig | None, records: FakeRecords | None, mapper: Mapper) -> Webhooks:
+    return Webhooks(config, records, mapper, clock=lambda: NOW)
 
 
 def connect(webhooks: Webhooks) -> httpx.AsyncClient:
@@ -243,7 +254,7 @@ async def test_first_ignored_reason_is_answered(config: BridgeConfig, records: F
     def no_phone(platform: str, topic: str, payload: object, ctx: StoreContext) -> list[Action]:
         return [Ignored("no_phone"), Ignored("test_order")]
 
-    async with connect(Webhooks(config, records, no_phone)) as client:
+    async with connect(webhooks(config, records, no_phone)) as client:
         response = await post_shopify(client, SHOPIFY_ORDER)
     assert response.status_code == 200
     assert response.json() == {"status": "ignored", "reason": "no_phone"}
@@ -254,9 +265,9 @@ async def test_ignored_actions_next_to_real_ones_are_stored(
     config: BridgeConfig, records: FakeRecords
 ) -> None:
     def mixed(platform: str, topic: str, payload: object, ctx: StoreContext) -> list[Action]:
-        return [Ignored("no_phone"), Upsert("orders", "1", 1, {})]
+        return [Ignored("no_phone"), Upsert("orders", "1", int(NOW * 1e6), {})]
 
-    async with connect(Webhooks(config, records, mixed)) as client:
+    async with connect(webhooks(config, records, mixed)) as client:
         response = await post_shopify(client, SHOPIFY_ORDER)
     assert response.json() == {"status": "accepted"}
     assert len(records.calls) == 1
@@ -390,35 +401,201 @@ async def test_shop_domain_compares_case_insensitively(client: httpx.AsyncClient
     assert response.json() == {"status": "accepted"}
 
 
+CUSTOM_DOMAIN_ORDER = SHOPIFY_ORDER.replace(b"main-shop.myshopify.com", b"shop.example.com")
+
+
 async def test_any_shop_domain_when_none_configured(client: httpx.AsyncClient) -> None:
     response = await post_shopify(
-        client, SHOPIFY_ORDER, store="any-shop", domain="whatever.myshopify.com"
+        client, CUSTOM_DOMAIN_ORDER, store="any-shop", domain="whatever.myshopify.com"
     )
     assert response.json() == {"status": "accepted"}
 
 
-# 404
+# The body is signed, the X-Shopify-Shop-Domain header is not: where a body names its shop,
+# that is what counts (two stores may share a secret: one app installed on several shops).
 
 
-async def test_unknown_store_is_404(client: httpx.AsyncClient, records: FakeRecords) -> None:
-    response = await post_shopify(client, SHOPIFY_ORDER, store="no-such-shop")
-    assert response.status_code == 404
-    assert response.json() == {"error": "unknown store"}
+async def test_an_order_naming_another_shop_is_401(
+    client: httpx.AsyncClient, records: FakeRecords
+) -> None:
+    other = SHOPIFY_ORDER.replace(b"main-shop.myshopify.com", b"shop-a.myshopify.com")
+    response = await post_shopify(client, other, domain="main-shop.myshopify.com")
+    assert response.status_code == 401
+    assert response.json() == {"error": "shop domain does not match"}
     assert records.calls == []
 
 
-async def test_platform_not_the_stores_is_404(
+async def test_without_a_configured_domain_the_body_must_agree_with_the_header(
+    client: httpx.AsyncClient, records: FakeRecords
+) -> None:
+    response = await post_shopify(
+        client, SHOPIFY_ORDER, store="any-shop", domain="shop-c.myshopify.com"
+    )
+    assert response.status_code == 401
+    assert records.calls == []
+
+
+async def test_an_erasure_for_another_shop_is_401(
+    client: httpx.AsyncClient, records: FakeRecords
+) -> None:
+    redact = json.loads(
+        (FIXTURES / "shopify/gadget-metadata-2026-04-customers-redact.json").read_text()
+    )
+    body = json.dumps({**redact["response"], "shop_domain": "shop-a.myshopify.com"}).encode()
+    response = await post_shopify(client, body, topic="customers/redact")
+    assert response.status_code == 401
+    mine = json.dumps({**redact["response"], "shop_domain": "main-shop.myshopify.com"}).encode()
+    response = await post_shopify(client, mine, topic="customers/redact")
+    assert response.json() == {"status": "accepted"}
+    [(_, [delete], _)] = records.calls
+    assert isinstance(delete, Delete)
+
+
+async def test_a_custom_domain_in_the_body_says_nothing_about_the_shop(
+    client: httpx.AsyncClient,
+) -> None:
+    response = await post_shopify(client, CUSTOM_DOMAIN_ORDER)
+    assert response.json() == {"status": "accepted"}
+
+
+# A topic header is a claim too: a body must have the shape of its topic.
+
+
+async def test_an_order_re_sent_as_an_erasure_is_ignored(
+    client: httpx.AsyncClient, records: FakeRecords
+) -> None:
+    response = await post_shopify(client, SHOPIFY_ORDER, topic="customers/redact")
+    assert response.status_code == 200
+    assert response.json() == {"status": "ignored", "reason": "not_a_redact_request"}
+    assert records.calls == []
+
+
+@pytest.mark.parametrize("topic", ["order.deleted", "customer.deleted", "customer.updated"])
+async def test_a_woocommerce_order_re_sent_under_another_topic_is_ignored(
+    client: httpx.AsyncClient, records: FakeRecords, topic: str
+) -> None:
+    response = await client.post(
+        "/webhooks/woocommerce/woo", content=WC_ORDER, headers=wc_headers(WC_ORDER, topic=topic)
+    )
+    assert response.status_code == 200
+    assert response.json()["reason"] in ("not_a_deletion", "not_a_customer")
+    assert records.calls == []
+
+
+# Old deliveries (freshness.py): Shopify's retry window plus a margin.
+
+
+def triggered(moment: float) -> str:
+    return datetime.fromtimestamp(moment, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+async def post_at(
+    client: httpx.AsyncClient, body: bytes, triggered_at: float | None
+) -> httpx.Response:
+    headers = shopify_headers(body)
+    if triggered_at is not None:
+        headers["X-Shopify-Triggered-At"] = triggered(triggered_at)
+    return await client.post("/webhooks/shopify/main-shop", content=body, headers=headers)
+
+
+async def test_a_delivery_triggered_too_long_ago_is_not_applied(
+    config: BridgeConfig, records: FakeRecords, mapper: SpyMapper
+) -> None:
+    later = Webhooks(config, records, mapper, clock=lambda: UPDATED_AT + 47 * HOUR)
+    async with connect(later) as client:
+        response = await post_at(client, SHOPIFY_ORDER, triggered_at=UPDATED_AT)
+        assert response.json() == {"status": "accepted"}  # late, but Shopify could send it
+    too_late = Webhooks(config, records, mapper, clock=lambda: UPDATED_AT + 49 * HOUR)
+    async with connect(too_late) as client:
+        response = await post_at(client, SHOPIFY_ORDER, triggered_at=UPDATED_AT)
+    assert response.status_code == 200
+    assert response.json() == {"status": "ignored", "reason": "too_old"}
+    assert len(records.calls) == 1
+
+
+async def test_an_old_body_with_a_fresh_header_is_not_applied(
+    config: BridgeConfig, records: FakeRecords, mapper: SpyMapper
+) -> None:
+    now = UPDATED_AT + 30 * 24 * HOUR  # a body captured a month ago, replayed today
+    async with connect(Webhooks(config, records, mapper, clock=lambda: now)) as client:
+        response = await post_at(client, SHOPIFY_ORDER, triggered_at=now)
+    assert response.json() == {"status": "ignored", "reason": "too_old"}
+    assert records.calls == []
+
+
+async def test_a_fresh_header_on_a_fresh_body_is_accepted(client: httpx.AsyncClient) -> None:
+    response = await post_at(client, SHOPIFY_ORDER, triggered_at=NOW - 60)
+    assert response.json() == {"status": "accepted"}
+
+
+@pytest.mark.parametrize("value", ["yesterday", "", "2021-12-31T19:00:00", "9" * 50])
+async def test_an_unreadable_trigger_time_is_not_a_reason_to_refuse(
+    client: httpx.AsyncClient, value: str
+) -> None:
+    headers = {**shopify_headers(SHOPIFY_ORDER), "X-Shopify-Triggered-At": value}
+    response = await client.post(
+        "/webhooks/shopify/main-shop", content=SHOPIFY_ORDER, headers=headers
+    )
+    assert response.json() == {"status": "accepted"}
+
+
+async def test_woocommerce_bodies_are_not_judged_by_their_age(
+    config: BridgeConfig, records: FakeRecords, mapper: SpyMapper
+) -> None:
+    far = UPDATED_AT + 3650 * 24 * HOUR
+    async with connect(Webhooks(config, records, mapper, clock=lambda: far)) as client:
+        response = await client.post(
+            "/webhooks/woocommerce/woo", content=WC_ORDER, headers=wc_headers(WC_ORDER)
+        )
+    assert response.json() == {"status": "accepted"}
+
+
+# An unsigned caller cannot tell an unknown store from a known one (nor its platform).
+
+
+async def test_unknown_store_is_answered_as_a_bad_signature(
+    client: httpx.AsyncClient, records: FakeRecords
+) -> None:
+    unknown = await post_shopify(client, SHOPIFY_ORDER, store="no-such-shop")
+    known = await post_shopify(client, SHOPIFY_ORDER, store="main-shop", secret=b"guess")
+    assert (unknown.status_code, unknown.json()) == (known.status_code, known.json())
+    assert unknown.status_code == 401
+    assert records.calls == []
+
+
+async def test_platform_not_the_stores_is_answered_as_a_bad_signature(
     client: httpx.AsyncClient, records: FakeRecords
 ) -> None:
     response = await client.post(
         "/webhooks/shopify/woo", content=WC_ORDER, headers=wc_headers(WC_ORDER)
     )
-    assert response.status_code == 404
+    assert (response.status_code, response.json()) == (401, {"error": "invalid signature"})
     response = await post_shopify(client, SHOPIFY_ORDER, store="woo")
-    assert response.status_code == 404
-    response = await client.post("/webhooks/woocommerce/main-shop", content=b"webhook_id=1")
-    assert response.status_code == 404
+    assert response.status_code == 401
     assert records.calls == []
+
+
+async def test_a_ping_to_a_mistyped_url_fails_where_the_merchant_sees_it(
+    client: httpx.AsyncClient,
+) -> None:
+    ping = b"webhook_id=1"
+    assert (await client.post("/webhooks/woocommerce/woo", content=ping)).status_code == 200
+    for store in ("no-such-shop", "main-shop"):
+        response = await client.post(f"/webhooks/woocommerce/{store}", content=ping)
+        assert (response.status_code, response.json()) == (401, {"error": "invalid signature"})
+
+
+async def test_an_unknown_store_is_still_logged_as_one(
+    client: httpx.AsyncClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.INFO, logger="bridge.intake.webhooks"):
+        await post_shopify(client, SHOPIFY_ORDER, store="no-such-shop")
+        await post_shopify(client, SHOPIFY_ORDER, store="woo")
+    labels = [r.__dict__["answer"] for r in caplog.records if r.name == "bridge.intake.webhooks"]
+    assert labels == ["unknown_store", "wrong_platform"]
+
+
+# 404
 
 
 async def test_unknown_platform_is_404(client: httpx.AsyncClient) -> None:
@@ -454,7 +631,7 @@ async def test_signed_non_object_woocommerce_is_400(client: httpx.AsyncClient) -
 
 async def test_storage_unavailable_is_503(config: BridgeConfig, mapper: SpyMapper) -> None:
     records = FakeRecords(error=StorageUnavailable("Redis: ConnectionError"))
-    async with connect(Webhooks(config, records, mapper)) as client:
+    async with connect(webhooks(config, records, mapper)) as client:
         response = await post_shopify(client, SHOPIFY_ORDER)
     assert response.status_code == 503
     assert response.json() == {"error": "storage unavailable, retry later"}
@@ -462,7 +639,7 @@ async def test_storage_unavailable_is_503(config: BridgeConfig, mapper: SpyMappe
 
 
 async def test_no_record_store_yet_is_503(config: BridgeConfig) -> None:
-    async with connect(Webhooks(config, None)) as client:
+    async with connect(webhooks(config, None, map_webhook)) as client:
         response = await post_shopify(client, SHOPIFY_ORDER)
     assert response.status_code == 503
 
@@ -478,7 +655,7 @@ async def test_mapper_crash_is_500_not_200(config: BridgeConfig, records: FakeRe
     def broken(platform: str, topic: str, payload: object, ctx: StoreContext) -> list[Action]:
         raise RuntimeError("bug")
 
-    async with connect(Webhooks(config, records, broken)) as client:
+    async with connect(webhooks(config, records, broken)) as client:
         response = await post_shopify(client, SHOPIFY_ORDER)
     assert response.status_code == 500
     assert records.calls == []

@@ -14,7 +14,7 @@ from rq.registry import FailedJobRegistry
 from bridge.app import create_app
 from bridge.config import Settings
 from bridge.delivery import jobs
-from bridge.ops.dashboard import BasicAuth
+from bridge.ops.dashboard import BasicAuth, flask_app, relative_location
 from tests.pushes import KANAL_KEY, config, drain, failed_push, install
 
 pytestmark = pytest.mark.anyio
@@ -163,3 +163,95 @@ async def test_changes_from_another_site_are_refused(
     assert cross.status_code == 403
     assert by_get.status_code == 403
     assert FailedJobRegistry(queue=jobs.queue(redis_client)).get_job_ids() == [job_id]
+
+
+# The same-origin guard, however the path is spelled (issue 11: `GET /rq//requeue/kanal`
+# requeued every failed job).
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/rq//requeue/kanal",
+        "/rq/%2Frequeue/kanal",
+        "/rq/%2frequeue%2Fkanal",
+        "/rq///requeue//kanal",
+        "/rq/requeue/kanal/",
+        "/rq/REQUEUE/kanal",
+        "/rq/Requeue/Kanal/",
+        "/rq/requeue/kanal?x=1",
+    ],
+)
+async def test_no_spelling_of_requeue_all_works_by_get(
+    redis_url: str, redis_client: redis.Redis, failed_job: str, path: str
+) -> None:
+    async with dashboard(redis_url) as client:
+        response = await client.get(path, auth=AUTH, follow_redirects=True)
+        head = await client.head(path, auth=AUTH)
+    assert response.status_code in (403, 404, 405), response.text
+    assert head.status_code in (403, 404, 405)
+    assert FailedJobRegistry(queue=jobs.queue(redis_client)).get_job_ids() == [failed_job]
+
+
+def test_views_that_change_state_refuse_get_even_past_the_guard(
+    redis_url: str, redis_client: redis.Redis, failed_job: str
+) -> None:
+    app = flask_app(redis_url)
+    client = app.test_client()
+    auth = {"Authorization": "Basic " + base64.b64encode(b"ops:x").decode()}
+    for path in ("/requeue/kanal", f"/job/{failed_job}/requeue"):
+        assert client.get(path, headers=auth).status_code == 405, path
+    assert FailedJobRegistry(queue=jobs.queue(redis_client)).get_job_ids() == [failed_job]
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {},  # no Origin, no Referer: not the dashboard's own page
+        {"Origin": "null"},
+        {"Referer": "https://evil.example/rq/"},
+        {"Origin": "https://bridge.evil.example"},
+        {"Origin": "https://evil.example", "Referer": "https://bridge/rq/"},
+    ],
+)
+async def test_a_post_must_come_from_the_dashboards_own_pages(
+    redis_url: str, redis_client: redis.Redis, failed_job: str, headers: dict[str, str]
+) -> None:
+    async with dashboard(redis_url) as client:
+        response = await client.post("/rq/requeue/kanal", auth=AUTH, headers=headers)
+    assert response.status_code == 403
+    assert FailedJobRegistry(queue=jobs.queue(redis_client)).get_job_ids() == [failed_job]
+
+
+async def test_a_post_with_a_same_host_referer_and_no_origin_is_allowed(
+    redis_url: str, redis_client: redis.Redis, failed_job: str
+) -> None:
+    async with dashboard(redis_url) as client:
+        response = await client.post(
+            "/rq/requeue/kanal", auth=AUTH, headers={"Referer": "https://bridge/rq/0/view/jobs"}
+        )
+    assert response.json() == {"status": "OK", "count": 1}
+
+
+@pytest.mark.parametrize("path", ["/rq", "/rq/0"])
+async def test_redirects_never_echo_the_host_header(
+    redis_url: str, redis_client: redis.Redis, path: str
+) -> None:
+    async with dashboard(redis_url) as client:
+        response = await client.get(path, auth=AUTH, headers={"Host": "evil.example"})
+    assert 300 <= response.status_code < 400
+    location = response.headers["location"]
+    assert location.startswith("/rq/") and "evil" not in location
+
+
+@pytest.mark.parametrize(
+    ("location", "relative"),
+    [
+        ("http://evil.example/rq/0/", "/rq/0/"),
+        ("https://bridge/rq/?a=1#x", "/rq/?a=1#x"),
+        ("//evil.example/rq/", "/rq/"),
+        ("/rq/", "/rq/"),
+    ],
+)
+def test_locations_lose_their_host(location: str, relative: str) -> None:
+    assert relative_location(location) == relative

@@ -3,6 +3,7 @@ move with webhook traffic and pushes, gauges read from Redis."""
 
 from __future__ import annotations
 
+import base64
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -18,14 +19,16 @@ from bridge.app import create_app
 from bridge.config import Settings
 from bridge.intake.signatures import ShopifyVerifier
 from tests.pushes import config, drain, failed_push, install
+from tests.support import fresh_shopify_order
 
 pytestmark = pytest.mark.anyio
 
 FIXTURES = Path(__file__).resolve().parents[3] / "tests" / "fixtures"
-ORDER = (
+ORDER = fresh_shopify_order(
     (FIXTURES / "shopify" / "docs-sample-orders-create-customer-phone-on-addresses-only.json")
     .read_bytes()
-    .replace(b"555-555-SHIP", b"+33 6 12 34 56 78")
+    .replace(b"555-555-SHIP", b"+33 6 12 34 56 78"),
+    shop="shop.myshopify.com",
 )
 SECRET = b"a-webhook-secret"
 
@@ -141,3 +144,55 @@ async def test_metrics_answer_503_when_redis_is_down(redis_url: str) -> None:
         async with httpx.AsyncClient(transport=transport, base_url="https://bridge") as client:
             response = await client.get("/metrics")
     assert response.status_code == 503
+
+
+# With METRICS_TOKEN set, a scrape must present it (or the dashboard's credentials).
+
+TOKEN = "metrics-token-0123456789abcdef"
+
+
+def basic(user: str, password: str) -> str:
+    return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
+
+
+@pytest.mark.parametrize(
+    ("authorization", "status"),
+    [
+        (None, 401),
+        (f"Bearer {TOKEN}", 200),
+        (f"bearer {TOKEN}", 200),
+        (basic("prometheus", TOKEN), 200),  # Prometheus' basic_auth with the token
+        (basic("ops", "dash-password"), 200),  # the dashboard's credentials
+        ("Bearer wrong-token", 401),
+        (basic("ops", TOKEN[:-1]), 401),
+        (basic("admin", "dash-password"), 401),
+        ("Basic !!!", 401),
+        (f"Token {TOKEN}", 401),
+    ],
+)
+async def test_a_metrics_token_protects_the_scrape(
+    redis_url: str, redis_client: redis.Redis, authorization: str | None, status: int
+) -> None:
+    env = {
+        "REDIS_URL": redis_url,
+        "METRICS_TOKEN": TOKEN,
+        "DASHBOARD_USER": "ops",
+        "DASHBOARD_PASSWORD": "dash-password",
+    }
+    app = create_app(Settings.from_env(env), config())
+    headers = {"Authorization": authorization} if authorization else {}
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="https://bridge") as client:
+            response = await client.get("/metrics", headers=headers)
+    assert response.status_code == status
+    if status == 401:
+        assert "kanal_bridge" not in response.text
+        assert response.headers["www-authenticate"].startswith("Bearer")
+
+
+async def test_without_a_token_the_scrape_is_open(
+    redis_url: str, redis_client: redis.Redis
+) -> None:
+    async with bridge(redis_url) as client:
+        assert (await client.get("/metrics")).status_code == 200
