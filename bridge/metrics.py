@@ -96,13 +96,20 @@ KANAL_SECONDS = Family(
 )
 PUSH_OUTCOMES = Family(
     "kanal_bridge_push_outcomes",
-    "How push jobs ended: delivered, unchanged, newer_state, retry, failed, patch_not_found.",
+    "How push jobs ended: delivered, unchanged, newer_state, retry, failed, patch_not_found, "
+    "held (probing a held Kanal store), parked (waiting for its release).",
     ("store", "outcome"),
 )
 RATE_LIMITED = Family(
     "kanal_bridge_rate_limited",
     "429 answers received from Kanal (the Kanal store is paused for Retry-After).",
     ("store",),
+)
+KANAL_HOLDS = Family(
+    "kanal_bridge_kanal_holds",
+    "Kanal stores held because Kanal refused them as a whole, by the bridge store refused "
+    "first and reason: key_rejected (401, 403) or store_paused (404 on a POST).",
+    ("store", "reason"),
 )
 BUDGET_WAITS = Family(
     "kanal_bridge_budget_waits",
@@ -124,6 +131,7 @@ FAMILIES: tuple[Family, ...] = (
     KANAL_SECONDS,
     PUSH_OUTCOMES,
     RATE_LIMITED,
+    KANAL_HOLDS,
     BUDGET_WAITS,
     BUDGET_WAIT_SECONDS,
 )
@@ -313,3 +321,8 @@ def budget_wait(store: str, seconds: float) -> None:
 def rate_limited(store: str) -> None:
     """Count a 429 from Kanal."""
     BUFFER.inc(RATE_LIMITED, store)
+
+
+def kanal_held(store: str, reason: str) -> None:
+    """Count a Kanal store held after Kanal refused `store`'s push as a whole."""
+    BUFFER.inc(KANAL_HOLDS, store, _reason(reason))

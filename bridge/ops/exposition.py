@@ -2,7 +2,8 @@
 
 The gauges describe the shared state, so any web process gives the same answer: jobs per
 state, pending records and the age of the oldest one, live workers, and per Kanal store the
-call budget already booked ahead, the pause a 429 imposed and the configured limit.
+call budget already booked ahead, the pause a 429 imposed, the configured limit, and whether
+Kanal refuses the store as a whole (held) with how many records wait for it.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from starlette.routing import BaseRoute, Route
 from bridge import defaults, metrics
 from bridge.config import BridgeConfig
 from bridge.delivery import jobs
-from bridge.delivery.limiter import pace_key
+from bridge.delivery.limiter import pace_key, parked_key
 from bridge.delivery.records import PENDING_KEY
 
 STARTED_KEY: str = StartedJobRegistry(queue=jobs._QUEUE).key
@@ -50,6 +51,8 @@ class Snapshot:
     budget_ahead: dict[int, float] = field(default_factory=dict)
     paused: dict[int, float] = field(default_factory=dict)
     rates: dict[int, float] = field(default_factory=dict)
+    held: dict[int, str] = field(default_factory=dict)  # Kanal stores held, and why
+    parked: dict[int, float] = field(default_factory=dict)
 
 
 async def snapshot(
@@ -69,7 +72,8 @@ async def snapshot(
         pipe.zrange(PENDING_KEY, 0, 0, withscores=True)
         pipe.scard(WORKERS_KEY)
         for kanal_id in kanal_ids:
-            pipe.hmget(pace_key(kanal_id), "tat", "paused")
+            pipe.hmget(pace_key(kanal_id), "tat", "paused", "held_reason")
+            pipe.zcard(parked_key(kanal_id))
         results = await pipe.execute()
 
     count = len(metrics.FAMILIES)
@@ -81,9 +85,15 @@ async def snapshot(
     shot.pending = pending
     shot.oldest_pending_seconds = max(now - float(oldest[0][1]), 0.0) if oldest else 0.0
     shot.workers = workers
-    for kanal_id, (tat, paused) in zip(kanal_ids, results[count + 7 :], strict=True):
+    per_store = results[count + 7 :]
+    for kanal_id, (tat, paused, held), parked in zip(
+        kanal_ids, per_store[::2], per_store[1::2], strict=True
+    ):
         shot.budget_ahead[kanal_id] = max(float(tat or 0) - now, 0.0)
         shot.paused[kanal_id] = max(float(paused or 0) - now, 0.0)
+        shot.parked[kanal_id] = float(parked)
+        if held:
+            shot.held[kanal_id] = held.decode()
     if config is not None:
         shot.rates = {kanal_id: float(config.rate_for(kanal_id)) for kanal_id in kanal_ids}
     return shot
@@ -141,12 +151,26 @@ class SnapshotCollector(Collector):
                 "The Kanal store's configured call budget.",
                 shot.rates,
             ),
+            (
+                "kanal_bridge_parked_records",
+                "Records waiting for their held Kanal store to accept calls again.",
+                shot.parked,
+            ),
         )
         for name, help_text, values in per_store:
             gauge = GaugeMetricFamily(name, help_text, labels=["kanal_store"])
             for kanal_id, value in values.items():
                 gauge.add_metric([str(kanal_id)], value)
             yield gauge
+        held = GaugeMetricFamily(
+            "kanal_bridge_kanal_held",
+            "1 while Kanal refuses the store as a whole (reason: key_rejected, store_paused): "
+            "its records wait, one probes.",
+            labels=["kanal_store", "reason"],
+        )
+        for kanal_id, reason in shot.held.items():
+            held.add_metric([str(kanal_id), reason], 1.0)
+        yield held
 
 
 def _counter(family: metrics.Family, values: Mapping[str, float]) -> Metric:

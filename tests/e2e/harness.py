@@ -34,6 +34,7 @@ CONFIG = """
 [kanal]
 api_url = "http://127.0.0.1:{emulator_port}"
 requests_per_minute = 600
+timeout_seconds = {kanal_timeout}
 
 [delivery]
 settle_seconds = {settle}
@@ -78,6 +79,29 @@ webhook_secrets = ["${{SHOPIFY_SECRET}}"]
 default_country = "US"
 abandoned_after_minutes = 0.1
 checkouts_require_consent = false
+
+[stores.prefixed-shopify]
+platform = "shopify"
+kanal_store_id = 12
+kanal_api_key = "${{KANAL_KEY}}"
+webhook_secrets = ["${{SHOPIFY_SECRET}}"]
+default_country = "US"
+external_id_prefix = "sh-"
+
+[stores.prefixed-woo]
+platform = "woocommerce"
+kanal_store_id = 12
+kanal_api_key = "${{KANAL_KEY}}"
+webhook_secrets = ["${{WOO_SECRET}}"]
+default_country = "US"
+external_id_prefix = "wc-"
+
+[stores.held-shop]
+platform = "woocommerce"
+kanal_store_id = 13
+kanal_api_key = "${{KANAL_KEY}}"
+webhook_secrets = ["${{WOO_SECRET}}"]
+default_country = "US"
 """
 
 
@@ -176,6 +200,15 @@ class Emulator:
     def fault(self, **fault: Any) -> None:
         self.http.post("/_emulator/faults", json=fault).raise_for_status()
 
+    def set_keys(self, store_id: int, keys: list[str] | None) -> None:
+        """Give a store other API keys (None: back to the bridge's own key)."""
+        body = {"id": store_id, "keys": [KANAL_KEY] if keys is None else keys}
+        self.http.post("/_emulator/stores", json=body).raise_for_status()
+
+    def pause(self, store_ids: list[int]) -> None:
+        """Pause these stores in Kanal (404 to every call), and only these."""
+        self.http.post("/_emulator/faults", json={"paused": store_ids}).raise_for_status()
+
     def set_rate(self, store_id: int, requests_per_minute: int) -> None:
         self.http.post(
             "/_emulator/stores",
@@ -190,7 +223,14 @@ class Emulator:
 class Bridge:
     """The bridge's web and worker processes, started with the Procfile's commands."""
 
-    def __init__(self, logs: Path, emulator: Emulator, redis_url: str, settle: float = 1.0) -> None:
+    def __init__(
+        self,
+        logs: Path,
+        emulator: Emulator,
+        redis_url: str,
+        settle: float = 1.0,
+        kanal_timeout: float = 15.0,
+    ) -> None:
         self.logs = logs
         self.redis_url = redis_url
         self.redis = redis.Redis.from_url(redis_url)
@@ -198,7 +238,9 @@ class Bridge:
         self.port = pick_free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         config = logs / "bridge.toml"
-        config.write_text(CONFIG.format(emulator_port=emulator.port, settle=settle))
+        config.write_text(
+            CONFIG.format(emulator_port=emulator.port, settle=settle, kanal_timeout=kanal_timeout)
+        )
         self.env = {
             **os.environ,
             "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
@@ -268,6 +310,17 @@ class Bridge:
             "X-WC-Webhook-ID": "12",
         }
         return self.post(f"/webhooks/woocommerce/{store}", body, headers)
+
+    def cli(self, *args: str) -> str:
+        """Run `kanal-bridge ARGS` against this bridge; its output."""
+        return subprocess.run(
+            [str(BIN / "kanal-bridge"), *args],
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=True,
+        ).stdout
 
     def drained(self) -> bool:
         """No record waits for a push."""

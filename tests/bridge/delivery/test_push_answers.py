@@ -15,10 +15,11 @@ from rq.registry import FailedJobRegistry
 from bridge import defaults
 from bridge.delivery import jobs
 from bridge.delivery import push as delivery
+from bridge.delivery.limiter import Limiter, pace_key
 from bridge.delivery.records import record_key
 from tests.pushes import ScriptedKanal, accept, drain, install, order
 
-KEY = record_key("shop", "orders", "1001")
+KEY = record_key(7, "orders", "1001")
 REQUEST = httpx.Request("POST", "http://kanal.test/api/v1/stores/7/orders")
 
 
@@ -184,11 +185,28 @@ def test_a_post_without_an_answer_is_retried_after_the_first_backoff(
     assert FIRST_RETRY * (1 - JITTER) - 1 <= after.retry_in <= FIRST_RETRY * (1 + JITTER)
 
 
-@pytest.mark.parametrize("status", [401, 403, 404])
-def test_a_refused_store_or_key_fails_the_record(
-    redis_client: redis.Redis, redis_url: str, kanal: ScriptedKanal, status: int
+@pytest.mark.parametrize(
+    ("status", "body", "reason"),
+    [
+        (401, '{"error":"Invalid API key"}', "key_rejected"),
+        (403, '{"error":"API key does not authorize this store"}', "key_rejected"),
+        (404, '{"error":"Store not found or paused"}', "store_paused"),
+    ],
+)
+def test_a_refused_store_or_key_holds_the_store_and_fails_nothing(
+    redis_client: redis.Redis,
+    redis_url: str,
+    kanal: ScriptedKanal,
+    status: int,
+    body: str,
+    reason: str,
 ) -> None:
-    after = push_once(redis_client, redis_url, kanal, answer(status))
-    assert (after.status, after.retry_in) == ("failed", None)
-    [error] = after.failed
-    assert f"Kanal answered {status}" in error
+    after = push_once(redis_client, redis_url, kanal, answer(status, body))
+    assert (after.status, after.attempts, after.failed) == ("pending", 0, [])
+    first = defaults.PROBE_FIRST_SECONDS
+    assert after.retry_in is not None
+    assert first * (1 - defaults.PROBE_JITTER) - 1 <= after.retry_in <= first * 1.1
+    hold = Limiter(redis_client).held(7)
+    assert hold is not None
+    assert (hold.reason, hold.status, hold.store, hold.probes) == (reason, status, "shop", 1)
+    assert redis_client.hget(pace_key(7), "probe") == KEY.encode()
