@@ -105,6 +105,13 @@ RATE_LIMITED = Family(
     "429 answers received from Kanal (the Kanal store is paused for Retry-After).",
     ("store",),
 )
+UNANSWERED_POSTS = Family(
+    "kanal_bridge_unanswered_posts",
+    "POSTs that got no answer (timeout, connection cut), by how they were resolved: landed "
+    "(a PATCH probe found the record: no second POST), not_landed (the probe got 404: POSTed "
+    "again), reposted (no probe possible: POSTed again).",
+    ("store", "resource", "outcome"),
+)
 KANAL_HOLDS = Family(
     "kanal_bridge_kanal_holds",
     "Kanal stores held because Kanal refused them as a whole, by the bridge store refused "
@@ -131,6 +138,7 @@ FAMILIES: tuple[Family, ...] = (
     KANAL_SECONDS,
     PUSH_OUTCOMES,
     RATE_LIMITED,
+    UNANSWERED_POSTS,
     KANAL_HOLDS,
     BUDGET_WAITS,
     BUDGET_WAIT_SECONDS,
@@ -321,6 +329,11 @@ def budget_wait(store: str, seconds: float) -> None:
 def rate_limited(store: str) -> None:
     """Count a 429 from Kanal."""
     BUFFER.inc(RATE_LIMITED, store)
+
+
+def unanswered_post(store: str, resource: str, outcome: str) -> None:
+    """Count how a POST that got no answer was resolved (landed, not_landed, reposted)."""
+    BUFFER.inc(UNANSWERED_POSTS, store, resource, outcome)
 
 
 def kanal_held(store: str, reason: str) -> None:

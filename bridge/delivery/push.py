@@ -163,6 +163,11 @@ def push(key: str, slot: float | None = None) -> str:
         _called(record, call, exc.status, started, _OUTCOMES.get(type(exc), "failed"))
         return _failed(rt, record, job_id, call, exc)
     _called(record, call, response.status_code, started, "ok")
+    if record.unsure:
+        # A PATCH accepted: the unanswered POST had landed (and no automation fired twice).
+        # A POST: the record changed beyond the PATCH-able fields meanwhile, sent either way.
+        landed = "landed" if call.method == "PATCH" else "reposted"
+        metrics.unanswered_post(record.store, record.resource, landed)
     return _settle(rt, record, job_id, call, kanal_id)
 
 
@@ -258,6 +263,17 @@ def _resumed(rt: Runtime, kanal_id: int, record: Record, held_since: float) -> N
     )
 
 
+def _unanswered_post(rt: Runtime, record: Record) -> None:
+    """A POST went out and no answer came: it may have landed, and POSTing it again could
+    fire Kanal's automations twice (a second WhatsApp message). A record Kanal did not hold
+    before is probed with a PATCH first; one it held (a change beyond the PATCH-able fields)
+    or one without a PATCH endpoint (customers, shipments) can only be POSTed again."""
+    if record.resource in PATCHABLE and (record.unsure or not record.delivered):
+        rt.records.mark_unsure(record)
+    else:
+        metrics.unanswered_post(record.store, record.resource, "reposted")
+
+
 def _hold(rt: Runtime, record: Record, job_id: str, exc: KanalStoreRejected) -> str:
     """Kanal refused the whole store: hold it; this record probes or waits, nothing fails."""
     kanal_id = rt.config.stores[record.store].kanal_store_id
@@ -300,6 +316,15 @@ def _failed(rt: Runtime, record: Record, job_id: str, call: Call, exc: KanalErro
         held_since = rt.limiter.release(store.kanal_store_id, record.key)
         if held_since is not None:
             _resumed(rt, store.kanal_store_id, record, held_since)
+    if isinstance(exc, KanalNotFound) and record.unsure:
+        # The probe of an unanswered POST: it did not land. POST it again (or, for a
+        # finished checkout, nothing: Kanal never held it).
+        rt.records.forget_unsure(record.key)
+        rt.records.handoff(record.key, job_id, now, store=record.store)
+        metrics.unanswered_post(record.store, record.resource, "not_landed")
+        return f"{call.method} {call.path} answered 404: the unanswered POST did not land"
+    if isinstance(exc, KanalUnanswered) and call.method == "POST":
+        _unanswered_post(rt, record)
     if isinstance(exc, KanalNotFound) and record.body is not None and not record.finished:
         # PATCH of a record Kanal does not hold: POST it whole instead.
         rt.records.forget_held_core(record.key)

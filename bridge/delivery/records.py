@@ -127,6 +127,7 @@ class Record:
     attempts: int
     status: str
     finished: int = 0
+    unsure: bool = False  # a POST of it got no answer: Kanal may or may not hold it
 
     @classmethod
     def from_hash(cls, key: str, raw: dict[bytes, bytes]) -> Record:
@@ -158,6 +159,7 @@ class Record:
             attempts=int(s("att") or 0),
             status=s("status"),
             finished=int(s("fin") or 0),
+            unsure=s("unsure") == "1",
         )
 
     @property
@@ -408,6 +410,18 @@ class WorkerRecords:
     def forget_held_core(self, key: str) -> None:
         """Kanal answered that it does not hold the record: its next push is a whole POST."""
         self._client.hset(key, "dcore", "")
+
+    def mark_unsure(self, record: Record) -> None:
+        """A POST of the record got no answer: it may have landed. Until Kanal says, the
+        record counts as held with the POSTed core, so its next push is a PATCH (a probe)."""
+        self._client.hset(
+            record.key,
+            mapping={"dv": record.version, "dcore": record.core, "dfull": "", "unsure": "1"},
+        )
+
+    def forget_unsure(self, key: str) -> None:
+        """The probe found that the unanswered POST did not land: Kanal never held it."""
+        self._client.hdel(key, "dv", "dcore", "dfull", "unsure")
 
     def pending_count(self) -> int:
         """How many records wait for a push."""

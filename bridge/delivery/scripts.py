@@ -19,6 +19,8 @@ to Kanal, with the store's prefix) holds:
   job     id of the one RQ job that owns the pending push ("" when none)
   status  pending | delivered | failed;   att  transient failures so far
   wait    "parked": pending without a job while its Kanal store is held (kb:parked:{id})
+  unsure  1: a POST of it got no answer (it may have landed): dv/dcore then describe that
+          POST, so the next push is a PATCH, whose 200 or 404 says whether it landed
 
 A Kanal store's pace hash (`kb:pace:{kanal_store_id}`), shared by every worker; the ops
 workstream reads it for /status and alerts (a missing field means "no"):
@@ -230,6 +232,7 @@ if cur[1] ~= ARGV[1] then return {'lost', ''} end
 local released = release(KEYS[3], KEYS[1])
 redis.call('HSET', KEYS[1], 'att', 0)
 if ARGV[8] == '1' then
+  redis.call('HDEL', KEYS[1], 'unsure')
   redis.call('HSET', KEYS[1], 'dv', ARGV[2])
   if ARGV[3] ~= '' then redis.call('HSET', KEYS[1], 'dcore', ARGV[3]) end
   if ARGV[4] ~= '' then redis.call('HSET', KEYS[1], 'dfull', ARGV[4]) end

@@ -112,3 +112,30 @@ def test_a_store_paused_in_kanal_loses_nothing_and_resumes_by_itself(
         )
     finally:
         emulator.pause([])
+
+
+def calls(emulator: Emulator, store_id: int) -> list[tuple[str, int]]:
+    return [(r["method"], r["status"]) for r in emulator.requests(store_id)]
+
+
+def test_a_post_that_landed_without_an_answer_is_confirmed_by_a_patch_never_reposted(
+    bridge: Bridge, emulator: Emulator
+) -> None:
+    # Kanal applies the POST but answers after the bridge's 1 s timeout.
+    emulator.fault(applied=True, delay_ms=2500, method="POST", store_id=7)
+    assert bridge.shopify(shopify_order(9401, 1)).json() == {"status": "accepted"}
+    wait_until(lambda: len(emulator.requests(7)) >= 2, 30, 0.2)
+    wait_until(bridge.drained, 20)
+    assert calls(emulator, 7) == [("POST", 201), ("PATCH", 200)]  # one POST: one automation
+    assert emulator.records(7)["9401"]["version"] == 2
+
+
+def test_a_post_that_did_not_land_is_probed_then_posted_again(
+    bridge: Bridge, emulator: Emulator
+) -> None:
+    # Kanal never applies the POST, and its answer comes after the bridge's timeout.
+    emulator.fault(status=503, delay_ms=2500, method="POST", store_id=7)
+    assert bridge.shopify(shopify_order(9402, 1)).json() == {"status": "accepted"}
+    wait_until(lambda: "9402" in emulator.records(7), 30, 0.2)
+    wait_until(bridge.drained, 20)
+    assert calls(emulator, 7) == [("POST", 503), ("PATCH", 404), ("POST", 201)]
