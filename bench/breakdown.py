@@ -30,7 +30,7 @@ from bench.common import log, out_dir, private_redis, save
 from bench.payloads import KANAL_KEY, MIX, SECRET, Webhook, order, webhook
 from bridge import logs
 from bridge.delivery import jobs
-from bridge.delivery.records import RecordStore, record_key, split_body
+from bridge.delivery.records import Namespace, RecordStore, record_key, split_body
 from bridge.intake.signatures import ShopifyVerifier
 from mappers import StoreContext, Upsert, map_webhook
 
@@ -56,7 +56,7 @@ async def _accept_us(
     redis_url: str, actions: list[list[Upsert]], bodies: list[bytes]
 ) -> tuple[float, float]:
     client = redis.asyncio.Redis.from_url(redis_url)
-    store = RecordStore(client)
+    store = RecordStore(client, {"bench-shop": Namespace(1)})
     try:
         await client.ping()
         started = time.perf_counter()
@@ -127,7 +127,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             lambda u: split_body(u.resource, u.body), upserts
         ),
         "RQ job fields (push_job_fields)": _mean_us(
-            lambda u: jobs.push_job_fields(jobs.new_job_id(), record_key("s", "orders", "1")),
+            lambda u: jobs.push_job_fields(jobs.new_job_id(), record_key(1, "orders", "1")),
             upserts,
         ),
         "log record (the webhook's, JSON, masked)": _logging_us(args.count),

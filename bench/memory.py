@@ -33,7 +33,7 @@ from bench.common import (
 )
 from bench.stack import Bridge, Emulator, StoreSpec
 from bench.worker import actions
-from bridge.delivery.records import RecordStore
+from bridge.delivery.records import Namespace, RecordStore
 
 STORE = StoreSpec("memory-shop", 400, 1_000_000_000)
 
@@ -69,7 +69,7 @@ def used_memory(client: redis.Redis) -> int:
 
 async def _fill(redis_url: str, count: int) -> None:
     client = redis.asyncio.Redis.from_url(redis_url)
-    store = RecordStore(client, settle_seconds=0)
+    store = RecordStore(client, {STORE.key: Namespace(STORE.kanal_store_id)}, settle_seconds=0)
     try:
         for n, action in enumerate(actions(count, 9_500_000_000)):
             await store.accept(STORE.key, [action], f"delivery-{n}")

@@ -37,7 +37,7 @@ from bench.common import (
 )
 from bench.payloads import KANAL_KEY, MIX, encode, order
 from bench.stack import Bridge, Emulator, StoreSpec
-from bridge.delivery.records import RecordStore
+from bridge.delivery.records import Namespace, RecordStore
 from mappers import StoreContext, Upsert, map_webhook
 from mappers.kanal import encode as kanal_encode
 
@@ -58,7 +58,7 @@ def actions(count: int, first_id: int) -> list[Upsert]:
 
 async def _fill(redis_url: str, todo: list[Upsert]) -> None:
     client = redis.asyncio.Redis.from_url(redis_url)
-    store = RecordStore(client, settle_seconds=0)
+    store = RecordStore(client, {STORE.key: Namespace(STORE.kanal_store_id)}, settle_seconds=0)
     try:
         for action in todo:
             await store.accept(STORE.key, [action], None)

@@ -20,7 +20,7 @@ from starlette.routing import BaseRoute, Route
 from bridge import defaults, metrics
 from bridge.config import BridgeConfig, Settings, load_config
 from bridge.connection import async_redis
-from bridge.delivery.records import RecordStore
+from bridge.delivery.records import RecordStore, namespaces
 from bridge.errors import ConfigError
 from bridge.intake.middleware import BodySizeLimit, RequestId
 from bridge.intake.webhooks import Webhooks
@@ -106,7 +106,7 @@ def create_app(
         )
         probes.redis = client
         settle = config.delivery.settle_seconds if config else defaults.SETTLE_SECONDS
-        webhooks.records = RecordStore(client, settle)
+        webhooks.records = RecordStore(client, namespaces(config) if config else {}, settle)
         app.state.redis = client
         flusher = asyncio.create_task(metrics.flush_forever(client))
         alert_thread = alerts.start(settings.redis_url, config) if redis is None else None

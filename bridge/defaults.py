@@ -55,6 +55,15 @@ RETRY_JITTER = 0.2
 DEFAULT_RETRY_AFTER = 60.0
 MAX_RETRY_AFTER = 900.0
 
+# A Kanal store that refused its key (401, 403) or said it is paused (404 on a POST) is held:
+# its records wait, and one of them is retried as a probe after PROBE_FIRST_SECONDS, then
+# twice as long each time up to PROBE_MAX_SECONDS (+-10 % jitter). A key restored or a store
+# un-paused in Kanal is noticed within 5 minutes, at the cost of at most 12 calls an hour
+# while it is not (Kanal's limit is 3,600 an hour).
+PROBE_FIRST_SECONDS = 5.0
+PROBE_MAX_SECONDS = 300.0
+PROBE_JITTER = 0.1
+
 # Kanal HTTP timeouts: connecting, and the whole call ([kanal] timeout_seconds, at most
 # KANAL_TIMEOUT_MAX so that a push always ends before its job's timeout). A push that hangs
 # longer is retried (a POST is probed with a PATCH first: it may have landed).

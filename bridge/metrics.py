@@ -165,13 +165,27 @@ KANAL_SECONDS = Family(
 )
 PUSH_OUTCOMES = Family(
     "kanal_bridge_push_outcomes",
-    "How push jobs ended: delivered, unchanged, newer_state, retry, failed, patch_not_found.",
+    "How push jobs ended: delivered, unchanged, newer_state, retry, failed, patch_not_found, "
+    "held (probing a held Kanal store), parked (waiting for its release).",
     ("store", "outcome"),
 )
 RATE_LIMITED = Family(
     "kanal_bridge_rate_limited",
     "429 answers received from Kanal (the Kanal store is paused for Retry-After).",
     ("store",),
+)
+UNANSWERED_POSTS = Family(
+    "kanal_bridge_unanswered_posts",
+    "POSTs that got no answer (timeout, connection cut), by how they were resolved: landed "
+    "(a PATCH probe found the record: no second POST), not_landed (the probe got 404: POSTed "
+    "again), reposted (no probe possible: POSTed again).",
+    ("store", "resource", "outcome"),
+)
+KANAL_HOLDS = Family(
+    "kanal_bridge_kanal_holds",
+    "Kanal stores held because Kanal refused them as a whole, by the bridge store refused "
+    "first and reason: key_rejected (401, 403) or store_paused (404 on a POST).",
+    ("store", "reason"),
 )
 BUDGET_WAITS = Family(
     "kanal_bridge_budget_waits",
@@ -193,6 +207,8 @@ FAMILIES: tuple[Family, ...] = (
     KANAL_SECONDS,
     PUSH_OUTCOMES,
     RATE_LIMITED,
+    UNANSWERED_POSTS,
+    KANAL_HOLDS,
     BUDGET_WAITS,
     BUDGET_WAIT_SECONDS,
 )
@@ -466,3 +482,13 @@ def rate_limited(store: str) -> None:
     """Count a 429 from Kanal."""
     BUFFER.inc(RATE_LIMITED, store)
     BUFFER.add_to(hour_key(store, int(time.time() // 3600)), "rate_limited")
+
+
+def unanswered_post(store: str, resource: str, outcome: str) -> None:
+    """Count how a POST that got no answer was resolved (landed, not_landed, reposted)."""
+    BUFFER.inc(UNANSWERED_POSTS, store, resource, outcome)
+
+
+def kanal_held(store: str, reason: str) -> None:
+    """Count a Kanal store held after Kanal refused `store`'s push as a whole."""
+    BUFFER.inc(KANAL_HOLDS, store, _reason(reason))

@@ -23,7 +23,7 @@ from bridge.delivery import jobs
 from bridge.delivery import push as delivery
 from bridge.delivery.kanal import KanalClient
 from bridge.delivery.limiter import Limiter
-from bridge.delivery.records import RecordStore, WorkerRecords
+from bridge.delivery.records import RecordStore, WorkerRecords, namespaces
 from mappers import Action, Upsert
 
 KANAL_KEY = "k0k1k2k3k4k5k6k7k8k9kakb"
@@ -119,7 +119,9 @@ def accept(
     async def run() -> str:
         client = redis.asyncio.Redis.from_url(redis_url)
         try:
-            return await RecordStore(client, settle).accept("shop", actions, delivery_id)
+            return await RecordStore(client, namespaces(config()), settle).accept(
+                "shop", actions, delivery_id
+            )
         finally:
             await client.aclose()
 

@@ -34,13 +34,23 @@ def new_job_id() -> str:
     return uuid.uuid4().hex
 
 
+def describe(record_key: str, store: str | None = None) -> str:
+    """A record for people (job descriptions, logs, `failed list`): store:resource:id."""
+    _, _, owner, rest = record_key.split(":", 3)
+    return f"{store or owner}:{rest}"
+
+
 def job_key(job_id: str) -> str:
     """The Redis key of a job's hash."""
     return str(Job.key_for(job_id))
 
 
-def push_job_fields(job_id: str, record_key: str, slot: float | None = None) -> list[Any]:
-    """The hash RQ saves for a scheduled push job, flattened as field, value, field, value…"""
+def push_job_fields(
+    job_id: str, record_key: str, slot: float | None = None, *, store: str | None = None
+) -> list[Any]:
+    """The hash RQ saves for a scheduled push job, flattened as field, value, field, value…
+
+    `store` (the record's bridge store) names the record in the job's description."""
     kwargs = {} if slot is None else {"slot": slot}
     job = _QUEUE.create_job(
         PUSH_FUNCTION,
@@ -50,7 +60,7 @@ def push_job_fields(job_id: str, record_key: str, slot: float | None = None) -> 
         timeout=defaults.JOB_TIMEOUT,
         result_ttl=defaults.RESULT_TTL,
         failure_ttl=defaults.FAILURE_TTL,
-        description=f"push {record_key.split(':', 2)[-1]}",
+        description=f"push {describe(record_key, store)}",
     )
     job._status = JobStatus.SCHEDULED
     flat: list[Any] = []

@@ -21,9 +21,10 @@ from rq import get_current_job
 
 from bridge import defaults, metrics
 from bridge.config import BridgeConfig
+from bridge.delivery import jobs
 from bridge.delivery.kanal import Call, KanalClient
-from bridge.delivery.limiter import Limiter
-from bridge.delivery.records import PATCHABLE, Record, WorkerRecords
+from bridge.delivery.limiter import Limiter, interval_for, pace_key
+from bridge.delivery.records import PATCHABLE, Record, WorkerRecords, record_key
 from bridge.errors import (
     KanalError,
     KanalNotFound,
@@ -112,12 +113,12 @@ def retry_delay(attempt: int, rng: random.Random | None = None) -> float:
     return float(base) * (rng or random).uniform(1 - spread, 1 + spread)
 
 
-def push(record_key: str, slot: float | None = None) -> str:
+def push(key: str, slot: float | None = None) -> str:
     """Bring Kanal up to date with one record; returns what happened (the job's result)."""
     rt = runtime()
     job = get_current_job()
     job_id = job.id if job else "direct"
-    record = rt.records.claim(record_key, job_id)
+    record = rt.records.claim(key, job_id) or _claim_moved(rt, key, job_id)
     if record is None:
         return "superseded"
     store = rt.config.stores.get(record.store)
@@ -128,11 +129,11 @@ def push(record_key: str, slot: float | None = None) -> str:
 
     now = time.time()
     if record.not_before > now:
-        rt.records.handoff(record_key, job_id, record.not_before)
+        rt.records.handoff(record.key, job_id, record.not_before, store=record.store)
         return f"held until {record.not_before:.0f}"
     if record.after and rt.records.is_pending(record.after):
-        rt.records.handoff(record_key, job_id, now + DEPENDENCY_WAIT)
-        return "waiting for " + record.after.split(":", 2)[-1]
+        rt.records.handoff(record.key, job_id, now + DEPENDENCY_WAIT, store=record.store)
+        return "waiting for " + jobs.describe(record.after, record.store)
 
     call = plan(record)
     if call is None:
@@ -140,10 +141,19 @@ def push(record_key: str, slot: float | None = None) -> str:
 
     kanal_id = store.kanal_store_id
     if slot is None or rt.limiter.paused_until(kanal_id) > now:
-        slot = rt.limiter.reserve(kanal_id, rt.config.rate_for(kanal_id), now)
+        turn = rt.limiter.take(kanal_id, rt.config.rate_for(kanal_id), record.key, job_id, now)
+        if turn.kind == "parked":
+            metrics.push_outcome(record.store, "parked")
+            return f"parked: Kanal store {kanal_id} is held"
+        if turn.kind == "lost":
+            return "superseded"
+        if turn.kind == "probe":
+            rt.records.handoff(record.key, job_id, turn.at, store=record.store)
+            return f"probes held Kanal store {kanal_id} at {turn.at:.0f}"
+        slot = turn.at
         if slot > now:
             metrics.budget_wait(record.store, slot - now)
-            rt.records.handoff(record_key, job_id, slot, slot=slot)
+            rt.records.handoff(record.key, job_id, slot, slot=slot, store=record.store)
             return f"paced to {slot:.3f}"
 
     started = time.perf_counter()
@@ -153,7 +163,24 @@ def push(record_key: str, slot: float | None = None) -> str:
         _called(record, call, exc.status, started, _OUTCOMES.get(type(exc), "failed"))
         return _failed(rt, record, job_id, call, exc)
     _called(record, call, response.status_code, started, "ok")
-    return _settle(rt, record, job_id, call)
+    if record.unsure:
+        # A PATCH accepted: the unanswered POST had landed (and no automation fired twice).
+        # A POST: the record changed beyond the PATCH-able fields meanwhile, sent either way.
+        landed = "landed" if call.method == "PATCH" else "reposted"
+        metrics.unanswered_post(record.store, record.resource, landed)
+    return _settle(rt, record, job_id, call, kanal_id)
+
+
+def _claim_moved(rt: Runtime, key: str, job_id: str) -> Record | None:
+    """A job of kanal-bridge 0.1 names its record by bridge store and unprefixed id; once a
+    webhook moved that record to its current key, the job (a failed push retried, say)
+    pushes it there, when the record has no other job."""
+    _, _, owner, resource, external_id = key.split(":", 4)
+    store = rt.config.stores.get(owner)
+    if store is None:
+        return None
+    moved = record_key(store.kanal_store_id, resource, store.external_id_prefix + external_id)
+    return rt.records.claim(moved, job_id) if moved != key else None
 
 
 _OUTCOMES: dict[type[KanalError], str] = {
@@ -188,18 +215,23 @@ def _called(record: Record, call: Call, status: int | None, started: float, outc
     )
 
 
-def _settle(rt: Runtime, record: Record, job_id: str, call: Call | None) -> str:
-    outcome = rt.records.finish(
+def _settle(
+    rt: Runtime, record: Record, job_id: str, call: Call | None, kanal_id: int | None = None
+) -> str:
+    outcome, held_since = rt.records.finish(
         record,
         job_id,
         core=record.core,
         full=record.full,
         overlay=record.overlay,
         held=call is not None or record.delivered,
+        pace=pace_key(kanal_id) if call is not None and kanal_id is not None else "",
     )
+    if held_since is not None and kanal_id is not None:
+        _resumed(rt, kanal_id, record, held_since)
     sent = f"{call.method} {call.path}" if call else "nothing to send"
     if outcome == "again":
-        rt.records.handoff(record.key, job_id, time.time())
+        rt.records.handoff(record.key, job_id, time.time(), store=record.store)
         metrics.push_outcome(record.store, "newer_state")
         return f"{sent}; a newer state follows"
     metrics.push_outcome(record.store, "delivered" if call else "unchanged")
@@ -216,24 +248,100 @@ def _settle(rt: Runtime, record: Record, job_id: str, call: Call | None) -> str:
     return sent
 
 
+def _resumed(rt: Runtime, kanal_id: int, record: Record, held_since: float) -> None:
+    """Kanal accepts the held store again: every parked record gets its job back, paced."""
+    interval = interval_for(rt.config.rate_for(kanal_id))
+    resumed = rt.records.unpark(kanal_id, interval)
+    log.warning(
+        "kanal store accepted again: pushes resume",
+        extra={
+            "store": record.store,
+            "kanal_store": kanal_id,
+            "held_seconds": round(max(time.time() - held_since, 0.0)),
+            "resumed": resumed,
+        },
+    )
+
+
+def _unanswered_post(rt: Runtime, record: Record) -> None:
+    """A POST went out and no answer came: it may have landed, and POSTing it again could
+    fire Kanal's automations twice (a second WhatsApp message). A record Kanal did not hold
+    before is probed with a PATCH first; one it held (a change beyond the PATCH-able fields)
+    or one without a PATCH endpoint (customers, shipments) can only be POSTed again."""
+    if record.resource in PATCHABLE and (record.unsure or not record.delivered):
+        rt.records.mark_unsure(record)
+    else:
+        metrics.unanswered_post(record.store, record.resource, "reposted")
+
+
+def _hold(rt: Runtime, record: Record, job_id: str, exc: KanalStoreRejected) -> str:
+    """Kanal refused the whole store: hold it; this record probes or waits, nothing fails."""
+    kanal_id = rt.config.stores[record.store].kanal_store_id
+    turn = rt.limiter.hold(
+        kanal_id,
+        record.key,
+        job_id,
+        reason=exc.reason,
+        status=exc.status,
+        store=record.store,
+    )
+    if turn.kind == "held":
+        metrics.kanal_held(record.store, exc.reason)
+        log.error(
+            "kanal refused the store: its pushes wait until Kanal accepts it again",
+            extra={
+                "store": record.store,
+                "kanal_store": kanal_id,
+                "reason": exc.reason,
+                "status": exc.status,
+                "probe_in_s": round(turn.at - time.time(), 1),
+            },
+        )
+    if turn.kind in ("held", "probe"):
+        rt.records.handoff(record.key, job_id, turn.at, store=record.store)
+        metrics.push_outcome(record.store, "held")
+        return f"{exc.status}: Kanal store {kanal_id} held ({exc.reason}); probe at {turn.at:.0f}"
+    metrics.push_outcome(record.store, "parked")
+    return f"{exc.status}: parked, Kanal store {kanal_id} is held ({exc.reason})"
+
+
 def _failed(rt: Runtime, record: Record, job_id: str, call: Call, exc: KanalError) -> str:
     now = time.time()
     store = rt.config.stores[record.store]
+    if isinstance(exc, KanalStoreRejected):
+        return _hold(rt, record, job_id, exc)
+    if isinstance(exc, KanalPermanent):
+        # Kanal answered about the record itself: its key and store work. If this record was
+        # probing a held store, the store is released.
+        held_since = rt.limiter.release(store.kanal_store_id, record.key)
+        if held_since is not None:
+            _resumed(rt, store.kanal_store_id, record, held_since)
+    if isinstance(exc, KanalNotFound) and record.unsure:
+        # The probe of an unanswered POST: it did not land. POST it again (or, for a
+        # finished checkout, nothing: Kanal never held it).
+        rt.records.forget_unsure(record.key)
+        rt.records.handoff(record.key, job_id, now, store=record.store)
+        metrics.unanswered_post(record.store, record.resource, "not_landed")
+        return f"{call.method} {call.path} answered 404: the unanswered POST did not land"
+    if isinstance(exc, KanalUnanswered) and call.method == "POST":
+        _unanswered_post(rt, record)
     if isinstance(exc, KanalNotFound) and record.body is not None and not record.finished:
         # PATCH of a record Kanal does not hold: POST it whole instead.
         rt.records.forget_held_core(record.key)
-        rt.records.handoff(record.key, job_id, now)
+        rt.records.handoff(record.key, job_id, now, store=record.store)
         metrics.push_outcome(record.store, "patch_not_found")
         return f"{call.method} {call.path} answered 404; posting the whole record"
     if isinstance(exc, KanalRateLimited):
         until = rt.limiter.pause(store.kanal_store_id, exc.retry_after, now)
-        rt.records.handoff(record.key, job_id, until)
+        rt.records.handoff(record.key, job_id, until, store=record.store)
         metrics.rate_limited(record.store)
         return f"429: store paused for {exc.retry_after:.0f}s"
     if isinstance(exc, KanalTransient):
         attempt = record.attempts + 1
         if attempt <= len(defaults.RETRY_DELAYS):
-            rt.records.handoff(record.key, job_id, now + retry_delay(attempt), failed=True)
+            rt.records.handoff(
+                record.key, job_id, now + retry_delay(attempt), failed=True, store=record.store
+            )
             metrics.push_outcome(record.store, "retry")
             log.warning(
                 "kanal transient failure, retrying",

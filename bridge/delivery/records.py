@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,7 +18,10 @@ import redis.asyncio
 from redis.commands.core import AsyncScript, Script
 
 from bridge import defaults
+from bridge.config import BridgeConfig
 from bridge.delivery import jobs, scripts
+from bridge.delivery.limiter import pace_key, parked_key
+from bridge.delivery.prefix import apply_prefix
 from bridge.errors import StorageUnavailable
 from mappers import Action, Delete, Ignored, Patch, Resource, Upsert
 from mappers.kanal import encode
@@ -53,8 +56,31 @@ STICKY = frozenset({"customers"})
 _PRECEDENCE = ("scheduled", "merged", "noted", "duplicate", "stale", "finished", "unknown_record")
 
 
-def record_key(store: str, resource: Resource | str, external_id: str) -> str:
-    """The Redis key of one record."""
+@dataclass(frozen=True, slots=True)
+class Namespace:
+    """Where a bridge store's records live: its Kanal store, and the prefix of its ids there."""
+
+    kanal_store_id: int
+    prefix: str = ""
+
+
+def namespaces(config: BridgeConfig) -> dict[str, Namespace]:
+    """Each configured store's namespace, by store key."""
+    return {
+        key: Namespace(store.kanal_store_id, store.external_id_prefix)
+        for key, store in config.stores.items()
+    }
+
+
+def record_key(kanal_store_id: int | str, resource: Resource | str, external_id: str) -> str:
+    """The Redis key of one record: its Kanal store, and its external id as sent to Kanal (so
+    stores feeding one Kanal store share one namespace, as they do in Kanal)."""
+    return f"{defaults.KEY_PREFIX}:rec:{kanal_store_id}:{resource}:{external_id}"
+
+
+def legacy_record_key(store: str, resource: Resource | str, external_id: str) -> str:
+    """Where kanal-bridge 0.1 kept a record: by bridge store key and unprefixed id. ACCEPT
+    moves such a record to its `record_key` the first time the record is touched."""
     return f"{defaults.KEY_PREFIX}:rec:{store}:{resource}:{external_id}"
 
 
@@ -101,6 +127,7 @@ class Record:
     attempts: int
     status: str
     finished: int = 0
+    unsure: bool = False  # a POST of it got no answer: Kanal may or may not hold it
 
     @classmethod
     def from_hash(cls, key: str, raw: dict[bytes, bytes]) -> Record:
@@ -111,10 +138,11 @@ class Record:
             value = text.get(name)
             return value.decode() if value is not None else ""
 
-        _, _, store, resource, external_id = key.split(":", 4)
+        # Records of kanal-bridge 0.1 name their bridge store in the key, not in a field.
+        _, _, owner, resource, external_id = key.split(":", 4)
         return cls(
             key=key,
-            store=store,
+            store=s("store") or owner,
             resource=resource,
             external_id=external_id,
             op=s("op") or "upsert",
@@ -131,6 +159,7 @@ class Record:
             attempts=int(s("att") or 0),
             status=s("status"),
             finished=int(s("fin") or 0),
+            unsure=s("unsure") == "1",
         )
 
     @property
@@ -143,10 +172,13 @@ class RecordStore:
     """The web process's side: store actions and make sure a job will push them."""
 
     def __init__(
-        self, client: redis.asyncio.Redis, settle_seconds: float = defaults.SETTLE_SECONDS
+        self,
+        client: redis.asyncio.Redis,
+        stores: Mapping[str, Namespace],
+        settle_seconds: float = defaults.SETTLE_SECONDS,
     ) -> None:
         self._client = client
-        self._settle = settle_seconds
+        self._arguments = _Arguments(stores, settle_seconds)
         self._accept: AsyncScript = client.register_script(scripts.ACCEPT)
 
     async def accept(self, store: str, actions: Sequence[Action], delivery_id: str | None) -> str:
@@ -165,14 +197,33 @@ class RecordStore:
                 outcomes.append(outcome.decode() if isinstance(outcome, bytes) else outcome)
         except redis.RedisError as exc:
             raise StorageUnavailable(f"Redis: {exc.__class__.__name__}") from exc
-        best = min(outcomes, key=_PRECEDENCE.index, default="unknown_record")
-        return "accepted" if best in ("scheduled", "merged") else best
+        return _answer(outcomes)
 
-    def _arguments(
-        self, store: str, action: Upsert | Patch | Delete, seen: str, *, last: bool
+
+def _answer(outcomes: list[str]) -> str:
+    best = min(outcomes, key=_PRECEDENCE.index, default="unknown_record")
+    return "accepted" if best in ("scheduled", "merged") else best
+
+
+class _Arguments:
+    """The keys and arguments of one ACCEPT call, for the web's and the worker's record store."""
+
+    def __init__(self, stores: Mapping[str, Namespace], settle_seconds: float) -> None:
+        self._stores = stores
+        self._settle = settle_seconds
+
+    def __call__(
+        self, store: str, original: Upsert | Patch | Delete, seen: str, *, last: bool
     ) -> tuple[list[str], list[Any]]:
+        namespace = self._stores.get(store)
+        if namespace is None:
+            raise ValueError(f"store {store!r} is not configured")
+        action = apply_prefix(original, namespace.prefix)
+        assert not isinstance(action, Ignored)
         now = time.time()
-        key = record_key(store, action.resource, action.external_id)
+        kanal_id = namespace.kanal_store_id
+        key = record_key(kanal_id, action.resource, action.external_id)
+        legacy = legacy_record_key(store, original.resource, original.external_id)
         body: bytes = b""
         core = full = after = ""
         overlay: bytes = b""
@@ -183,7 +234,7 @@ class RecordStore:
             body, core, full = split_body(action.resource, action.body)
             not_before = action.not_before
             if action.after:
-                after = record_key(store, *action.after)
+                after = record_key(kanal_id, *action.after)
         elif isinstance(action, Patch):
             op = "patch"
             overlay = encode(action.fields)
@@ -200,6 +251,7 @@ class RecordStore:
             jobs.job_key(job_id),
             jobs.SCHEDULED_KEY,
             jobs.QUEUES_SET_KEY,
+            "" if legacy == key else legacy,
         ]
         args: list[Any] = [
             op,
@@ -219,7 +271,8 @@ class RecordStore:
             rank,
             "1" if action.resource in STICKY else "0",
             defaults.DELIVERED_RECORD_TTL,
-            *jobs.push_job_fields(job_id, key),
+            store,
+            *jobs.push_job_fields(job_id, key, store=store),
         ]
         return keys, args
 
@@ -233,6 +286,7 @@ class WorkerRecords:
         self._handoff: Script = client.register_script(scripts.HANDOFF)
         self._finish: Script = client.register_script(scripts.FINISH)
         self._fail: Script = client.register_script(scripts.FAIL)
+        self._unpark: Script = client.register_script(scripts.UNPARK)
 
     def claim(self, key: str, job_id: str) -> Record | None:
         """The record if this job owns its push, else None (superseded, or nothing to do)."""
@@ -243,10 +297,18 @@ class WorkerRecords:
         return Record.from_hash(key, pairs)
 
     def handoff(
-        self, key: str, job_id: str, due: float, *, slot: float | None = None, failed: bool = False
+        self,
+        key: str,
+        job_id: str,
+        due: float,
+        *,
+        slot: float | None = None,
+        failed: bool = False,
+        store: str | None = None,
     ) -> int | None:
         """Schedule a new job for the record at `due`; returns the attempts count, or None
-        when this job no longer owns the record. `failed` counts one more transient failure."""
+        when this job no longer owns the record. `failed` counts one more transient failure;
+        `store` names the record's bridge store in the job's description."""
         new_id = jobs.new_job_id()
         result = self._handoff(
             keys=[key, jobs.job_key(new_id), jobs.SCHEDULED_KEY, jobs.QUEUES_SET_KEY, PENDING_KEY],
@@ -257,7 +319,7 @@ class WorkerRecords:
                 jobs.QUEUE_KEY,
                 repr(time.time()),
                 "1" if failed else "0",
-                *jobs.push_job_fields(new_id, key, slot),
+                *jobs.push_job_fields(new_id, key, slot, store=store),
             ],
         )
         return None if result == -1 else int(result)
@@ -271,13 +333,16 @@ class WorkerRecords:
         full: str,
         overlay: bytes,
         held: bool = True,
-    ) -> str:
+        pace: str = "",
+    ) -> tuple[str, float | None]:
         """Remember what Kanal acknowledged: 'done', or 'again' when a newer state arrived.
 
         `held` is False when no call was made for a record Kanal never held: nothing is then
-        remembered as delivered."""
-        result = self._finish(
-            keys=[record.key, PENDING_KEY],
+        remembered as delivered. `pace` (the pace hash of the Kanal store a call went to)
+        releases that store when the record was its probe: the second value is then when the
+        hold began (None when nothing was released)."""
+        outcome, since = self._finish(
+            keys=[record.key, PENDING_KEY, pace],
             args=[
                 job_id,
                 record.version,
@@ -289,13 +354,54 @@ class WorkerRecords:
                 "1" if held else "0",
             ],
         )
-        return result.decode() if isinstance(result, bytes) else str(result)
+        return outcome.decode(), float(since) if since else None
 
     def fail(self, record: Record, job_id: str, error: str) -> None:
         """Park the record after a permanent failure (its job goes to RQ's failed registry)."""
         self._fail(
             keys=[record.key, PENDING_KEY], args=[job_id, error[:2000], defaults.FAILED_RECORD_TTL]
         )
+
+    def unpark(
+        self, kanal_store_id: int, interval: float, now: float | None = None, batch: int = 500
+    ) -> int:
+        """Give every record parked while the Kanal store was held its job back, due one
+        `interval` apart (each still takes its slot); how many got one. Stops at once if the
+        store is held again."""
+        now = time.time() if now is None else now
+        parked = parked_key(kanal_store_id)
+        pace = pace_key(kanal_store_id)
+        given = 0
+        while True:
+            found = self._client.zrange(parked, 0, batch - 1)
+            keys = [key.decode() for key in found if isinstance(key, bytes)]
+            if not keys:
+                return given
+            with self._client.pipeline(transaction=False) as pipe:
+                for key in keys:
+                    pipe.hget(key, "store")
+                stores = [store.decode() if store else None for store in pipe.execute()]
+            for key, store in zip(keys, stores, strict=True):
+                new_id = jobs.new_job_id()
+                result = self._unpark(
+                    keys=[
+                        key,
+                        parked,
+                        jobs.job_key(new_id),
+                        jobs.SCHEDULED_KEY,
+                        jobs.QUEUES_SET_KEY,
+                        pace,
+                    ],
+                    args=[
+                        new_id,
+                        repr(now + given * interval),
+                        jobs.QUEUE_KEY,
+                        *jobs.push_job_fields(new_id, key, store=store),
+                    ],
+                )
+                if result == -1:
+                    return given
+                given += int(result)
 
     def is_pending(self, key: str) -> bool:
         """The record waits for a push (a shipment's order, say)."""
@@ -304,6 +410,18 @@ class WorkerRecords:
     def forget_held_core(self, key: str) -> None:
         """Kanal answered that it does not hold the record: its next push is a whole POST."""
         self._client.hset(key, "dcore", "")
+
+    def mark_unsure(self, record: Record) -> None:
+        """A POST of the record got no answer: it may have landed. Until Kanal says, the
+        record counts as held with the POSTed core, so its next push is a PATCH (a probe)."""
+        self._client.hset(
+            record.key,
+            mapping={"dv": record.version, "dcore": record.core, "dfull": "", "unsure": "1"},
+        )
+
+    def forget_unsure(self, key: str) -> None:
+        """The probe found that the unanswered POST did not land: Kanal never held it."""
+        self._client.hdel(key, "dv", "dcore", "dfull", "unsure")
 
     def pending_count(self) -> int:
         """How many records wait for a push."""

@@ -1,6 +1,9 @@
 """Redis Lua scripts, each with the invariant it protects.
 
-A record hash (`kb:rec:{store}:{resource}:{external_id}`) holds:
+A record hash (`kb:rec:{kanal_store_id}:{resource}:{external_id}`, the external id as sent
+to Kanal, with the store's prefix) holds:
+  store   the bridge store key the record came from (absent on records of kanal-bridge 0.1,
+          whose key names the bridge store instead of the Kanal store)
   v       version of the latest state held (source updated_at, microseconds)
   op      what the pending push must do: upsert | patch | delete
   body    latest complete Kanal body (JSON), kept while a push is pending or failed
@@ -15,32 +18,92 @@ A record hash (`kb:rec:{store}:{resource}:{external_id}`) holds:
   dv dcore dfull   version and digests of what Kanal last acknowledged
   job     id of the one RQ job that owns the pending push ("" when none)
   status  pending | delivered | failed;   att  transient failures so far
+  wait    "parked": pending without a job while its Kanal store is held (kb:parked:{id})
+  unsure  1: a POST of it got no answer (it may have landed): dv/dcore then describe that
+          POST, so the next push is a PATCH, whose 200 or 404 says whether it landed
+
+A Kanal store's pace hash (`kb:pace:{kanal_store_id}`), shared by every worker; the ops
+workstream reads it for /status and alerts (a missing field means "no"):
+  tat          the store's next free call slot (unix seconds; GCRA's theoretical arrival time)
+  paused       end of the pause a 429 imposed (unix seconds)
+  held_reason  set while the store is held because Kanal refused it as a whole:
+               key_rejected (401: key unknown or revoked; 403: key not valid for this store) or
+               store_paused (404 on a POST: the store does not exist or is paused in Kanal)
+  held_status  the HTTP status of the latest refusal (401, 403 or 404)
+  held_since   when the hold began (unix seconds)
+  held_store   the bridge store whose push Kanal refused first
+  probe        key of the one record retried while held (Kanal has no read endpoint, and an
+               upsert is idempotent)
+  probe_at     when the probe is due next (unix seconds);   probes  probes made so far
+While held the hash never expires; its records wait, without a job, in the sorted set
+`kb:parked:{kanal_store_id}` (scored by when they were parked).
 
 RQ's own job hash is written here too (ACCEPT and HANDOFF), so that a record and the job
 that will push it land in one atomic step: the fields come from RQ's `Job.to_dict()`, the
 keys from RQ's queue and registry objects (`bridge/delivery/jobs.py`).
 """
 
+# Lua shared by FINISH and RELEASE: end the hold of the Kanal store whose pace hash is `pace`
+# when `rec` is its probe; returns when the hold began, or ''.
+_RELEASE = """
+local function release(pace, rec)
+  if pace == '' then return '' end
+  local state = redis.call('HMGET', pace, 'held_reason', 'probe', 'held_since')
+  if not state[1] or state[2] ~= rec then return '' end
+  redis.call('HDEL', pace, 'held_reason', 'held_status', 'held_since', 'held_store', 'probe',
+             'probe_at', 'probes')
+  redis.call('EXPIRE', pace, 3600)
+  return state[3] or '0'
+end
+"""
+
 # Store an upsert/patch/delete of one record and make sure exactly one job will push it.
 # Invariants: acknowledged => durable (record and job written together, or not at all);
 # newest wins (an older version never replaces a newer one); latest state, fewest calls
-# (a record with a pending job gets its state replaced, not a second job).
+# (a record with a pending job gets its state replaced, not a second job; so does a record
+# parked while its Kanal store is held: the release gives it its job).
 # Finished records (a checkout completed, recovered or expired): an upsert of one is refused,
 # whatever order webhooks arrive in, so a checkout finished before its delay is never sent; a
 # finishing patch for a record never seen leaves a tombstone that refuses the later upsert.
 # Sticky overlays (customers' purchasing figures) survive upserts, are versioned on their own,
 # and are kept as a tombstone when the record is unknown, so the next upsert carries them.
+# Upgrade: a record still under its kanal-bridge 0.1 key (bridge store, unprefixed id) moves
+# to its key on first touch, versions and pending state included, so newest-wins holds
+# across the upgrade; a pending one gets a new job (the old job finds its key gone and stands
+# down).
 # KEYS: record, pending index, delivery-id key ("" when none), job hash, scheduled registry,
-#       RQ queue set
+#       RQ queue set, the record's 0.1 key ("" when the same)
 # ARGV: op, version, body, core, full, ovl, nb, after, now, due, job id, delivery-id ttl,
 #       mark delivery id (1/0), queue key, finishing rank ("" when none), sticky overlay (1/0),
-#       tombstone ttl, job field/value pairs...
+#       tombstone ttl, bridge store key, job field/value pairs...
 ACCEPT = """
 local rec = KEYS[1]
 local op, version = ARGV[1], tonumber(ARGV[2])
 local rank, sticky = tonumber(ARGV[15]), ARGV[16] == '1'
+local JOB_FIELDS = 19
 if KEYS[3] ~= '' and redis.call('EXISTS', KEYS[3]) == 1 then
   return 'duplicate'
+end
+local function schedule(due)
+  redis.call('HSET', rec, 'job', ARGV[11], 'att', 0)
+  redis.call('HSET', KEYS[4], unpack(ARGV, JOB_FIELDS))
+  redis.call('ZADD', KEYS[5], due, ARGV[11])
+  redis.call('SADD', KEYS[6], ARGV[14])
+end
+if KEYS[7] ~= '' and redis.call('EXISTS', rec) == 0 and redis.call('EXISTS', KEYS[7]) == 1 then
+  local old = redis.call('HGETALL', KEYS[7])
+  local ttl = redis.call('PTTL', KEYS[7])
+  redis.call('DEL', KEYS[7])
+  redis.call('ZREM', KEYS[2], KEYS[7])
+  redis.call('HSET', rec, unpack(old))
+  redis.call('HSET', rec, 'store', ARGV[18])
+  if ttl > 0 then redis.call('PEXPIRE', rec, ttl) end
+  if redis.call('HGET', rec, 'status') == 'pending' then
+    redis.call('ZADD', KEYS[2], ARGV[9], rec)
+    schedule(tonumber(ARGV[9]))
+  else
+    redis.call('HSET', rec, 'job', '')
+  end
 end
 local function mark_seen()
   if KEYS[3] ~= '' and ARGV[13] == '1' then
@@ -48,7 +111,7 @@ local function mark_seen()
   end
 end
 local cur = redis.call('HMGET', rec, 'v', 'full', 'job', 'dfull', 'status', 'body', 'fin', 'dv',
-                      'ovv', 'ovl')
+                      'ovv', 'ovl', 'wait')
 local held, fin = tonumber(cur[1]), tonumber(cur[7])
 if op == 'patch' then
   if not held and not rank and not sticky then mark_seen() return 'unknown_record' end
@@ -62,7 +125,7 @@ if op == 'patch' then
     -- before Kanal ever held it): only remember the fields, for the upserts to come.
     redis.call('HSET', rec, 'ovl', ARGV[6])
     if not held then
-      redis.call('HSET', rec, 'v', 0, 'status', 'delivered', 'job', '')
+      redis.call('HSET', rec, 'v', 0, 'status', 'delivered', 'job', '', 'store', ARGV[18])
       redis.call('EXPIRE', rec, ARGV[17])
     end
     if rank then redis.call('HSET', rec, 'fin', rank) end
@@ -98,20 +161,17 @@ else
              'full', ARGV[5], 'nb', ARGV[7], 'after', ARGV[8])
   if not sticky then redis.call('HDEL', rec, 'ovl') end
 end
-redis.call('HSET', rec, 'status', 'pending')
+redis.call('HSET', rec, 'status', 'pending', 'store', ARGV[18])
 redis.call('PERSIST', rec)
 -- A record held back (an abandoned checkout's delay) is pending from when it is due: the
 -- oldest-pending age and the sweeper's grace then speak of pushes that are late.
 redis.call('ZADD', KEYS[2], 'NX', math.max(tonumber(ARGV[9]), tonumber(ARGV[7]) or 0), rec)
 mark_seen()
-if cur[3] and cur[3] ~= '' then
+if (cur[3] and cur[3] ~= '') or cur[11] == 'parked' then
+  -- A job will push the new state (or the release of the held Kanal store will).
   return 'merged'
 end
-local due = math.max(tonumber(ARGV[10]), tonumber(ARGV[7]) or 0)
-redis.call('HSET', rec, 'job', ARGV[11], 'att', 0)
-redis.call('HSET', KEYS[4], unpack(ARGV, 18))
-redis.call('ZADD', KEYS[5], due, ARGV[11])
-redis.call('SADD', KEYS[6], ARGV[14])
+schedule(math.max(tonumber(ARGV[10]), tonumber(ARGV[7]) or 0))
 return 'scheduled'
 """
 
@@ -155,20 +215,30 @@ return att
 # Invariant: newest wins across retries: what Kanal holds is remembered (dv, dfull) so an
 # older or identical state is never sent again; a record settled without any call and never
 # delivered before is not marked as held by Kanal (a checkout finished before it was sent).
-# KEYS: record, pending index
+# The call that settles the record also releases its Kanal store when the record was the
+# store's probe (Kanal accepted it: the key and the store work again).
+# KEYS: record, pending index, pace hash of its Kanal store ("" when no call was made)
 # ARGV: job id, sent version, sent core digest, sent full digest, sent overlay, ttl,
 #       keep body and overlay (1/0), Kanal holds it (1/0)
-FINISH = """
+# Returns {outcome, held since}: outcome done | again | lost, and when the released hold
+# began ('' when nothing was released).
+FINISH = (
+    """
+"""
+    + _RELEASE
+    + """
 local cur = redis.call('HMGET', KEYS[1], 'job', 'v', 'ovl', 'op')
-if cur[1] ~= ARGV[1] then return 'lost' end
+if cur[1] ~= ARGV[1] then return {'lost', ''} end
+local released = release(KEYS[3], KEYS[1])
 redis.call('HSET', KEYS[1], 'att', 0)
 if ARGV[8] == '1' then
+  redis.call('HDEL', KEYS[1], 'unsure')
   redis.call('HSET', KEYS[1], 'dv', ARGV[2])
   if ARGV[3] ~= '' then redis.call('HSET', KEYS[1], 'dcore', ARGV[3]) end
   if ARGV[4] ~= '' then redis.call('HSET', KEYS[1], 'dfull', ARGV[4]) end
 end
 if cur[2] ~= ARGV[2] or (cur[3] or '') ~= ARGV[5] then
-  return 'again'
+  return {'again', released}
 end
 if ARGV[5] ~= '' and ARGV[8] == '1' then
   -- Kanal holds the body with the overlay applied: no digest describes that state.
@@ -176,9 +246,9 @@ if ARGV[5] ~= '' and ARGV[8] == '1' then
 end
 redis.call('HSET', KEYS[1], 'job', '', 'status', 'delivered')
 if ARGV[7] == '1' then
-  redis.call('HDEL', KEYS[1], 'nb', 'after', 'err')
+  redis.call('HDEL', KEYS[1], 'nb', 'after', 'err', 'wait')
 else
-  redis.call('HDEL', KEYS[1], 'body', 'ovl', 'nb', 'after', 'err')
+  redis.call('HDEL', KEYS[1], 'body', 'ovl', 'nb', 'after', 'err', 'wait')
   -- A hash keeps the large encoding its body forced on it after HDEL: written afresh, what
   -- remains takes the compact one (about 300 bytes instead of 800, for days per record).
   local rest = redis.call('HGETALL', KEYS[1])
@@ -187,11 +257,12 @@ else
 end
 redis.call('ZREM', KEYS[2], KEYS[1])
 redis.call('EXPIRE', KEYS[1], ARGV[6])
-return 'done'
+return {'done', released}
 """
+)
 
-# Park a record whose push failed permanently: it keeps its body for `failed retry`, leaves
-# the pending index, and a later webhook for it starts a fresh job.
+# Set aside a record whose push failed permanently: it keeps its body for `failed retry`,
+# leaves the pending index, and a later webhook for it starts a fresh job.
 # KEYS: record, pending index;  ARGV: job id, error text, ttl
 FAIL = """
 if redis.call('HGET', KEYS[1], 'job') ~= ARGV[1] then return 0 end
@@ -205,15 +276,102 @@ return 1
 # `interval` seconds and never precede a pause set by a 429.
 # Invariant: all workers together make at most one call per `interval` per Kanal store, so
 # no 60-second window holds more than requests_per_minute calls.
-# KEYS: pace hash of the Kanal store;  ARGV: now, interval
-# Returns the slot (unix seconds, as a string: Lua numbers would be truncated to integers).
+# While the store is held (see the pace hash), only its probe record may call, from
+# `probe_at` on; any other record is parked: it keeps its state and its place in the pending
+# index, loses its job, and waits in the parked set for the release (nothing is failed).
+# KEYS: pace hash of the Kanal store, record ("" for a bare reservation), parked set
+# ARGV: now, interval, job id that owns the record
+# Returns {kind, time}: {'slot', t} a slot (unix seconds, as a string: Lua numbers would be
+# truncated to integers), {'probe', probe_at} the probe is not due yet, {'parked', '0'},
+# {'lost', '0'} when the job no longer owns the record.
 RESERVE = """
 local now, interval = tonumber(ARGV[1]), tonumber(ARGV[2])
-local state = redis.call('HMGET', KEYS[1], 'tat', 'paused')
+local state = redis.call('HMGET', KEYS[1], 'tat', 'paused', 'held_reason', 'probe', 'probe_at')
+if state[3] and KEYS[2] ~= '' then
+  local probe = state[4] or ''
+  if probe ~= '' and probe ~= KEYS[2] then
+    if redis.call('HGET', KEYS[2], 'job') ~= ARGV[3] then return {'lost', '0'} end
+    redis.call('HSET', KEYS[2], 'job', '', 'wait', 'parked')
+    redis.call('ZADD', KEYS[3], 'NX', now, KEYS[2])
+    return {'parked', '0'}
+  end
+  if probe == '' then redis.call('HSET', KEYS[1], 'probe', KEYS[2]) end
+  local due = tonumber(state[5]) or 0
+  if due > now then return {'probe', string.format('%.6f', due)} end
+end
 local slot = math.max(tonumber(state[1]) or 0, now, tonumber(state[2]) or 0)
 redis.call('HSET', KEYS[1], 'tat', string.format('%.6f', slot + interval))
-redis.call('EXPIRE', KEYS[1], math.ceil(slot - now + interval) + 3600)
-return string.format('%.6f', slot)
+if state[3] then
+  redis.call('PERSIST', KEYS[1])
+else
+  redis.call('EXPIRE', KEYS[1], math.ceil(slot - now + interval) + 3600)
+end
+return {'slot', string.format('%.6f', slot)}
+"""
+
+# Hold a Kanal store that Kanal refused as a whole (401, 403, 404 on a POST), or keep holding
+# it after its probe was refused again.
+# Invariant: a refused store loses nothing: the refused record becomes the probe (retried at
+# `probe_at`, backing off from `first` to `max` seconds) when there is none, and any other
+# refused record is parked; nothing goes to the failed registry.
+# KEYS: pace hash, record, parked set
+# ARGV: now, reason, status, first delay, max delay, jitter factor, job id, bridge store
+# Returns {'held', probe_at} for a new hold, {'probing', probe_at} when this record probes,
+# {'parked', '0'}, or {'lost', '0'} when the job no longer owns the record.
+HOLD = """
+local now = tonumber(ARGV[1])
+local state = redis.call('HMGET', KEYS[1], 'held_reason', 'probe', 'probes')
+local probe = state[2] or ''
+if state[1] and probe ~= '' and probe ~= KEYS[2] then
+  if redis.call('HGET', KEYS[2], 'job') ~= ARGV[7] then return {'lost', '0'} end
+  redis.call('HSET', KEYS[2], 'job', '', 'wait', 'parked')
+  redis.call('ZADD', KEYS[3], 'NX', now, KEYS[2])
+  return {'parked', '0'}
+end
+local probes = state[1] and (tonumber(state[3]) or 0) + 1 or 1
+local delay = math.min(tonumber(ARGV[4]) * 2 ^ (probes - 1), tonumber(ARGV[5]))
+local due = string.format('%.6f', now + delay * tonumber(ARGV[6]))
+redis.call('HSET', KEYS[1], 'held_reason', ARGV[2], 'held_status', ARGV[3], 'probe', KEYS[2],
+           'probes', probes, 'probe_at', due)
+redis.call('PERSIST', KEYS[1])
+if state[1] then return {'probing', due} end
+redis.call('HSET', KEYS[1], 'held_since', string.format('%.6f', now), 'held_store', ARGV[8])
+return {'held', due}
+"""
+
+# Release a held Kanal store: Kanal accepted a call of its probe, or answered about the
+# record itself (which it only does for a key and a store it accepts). FINISH does the same
+# for a probe that succeeded.
+# KEYS: pace hash;  ARGV: the probe's record key
+# Returns when the hold began (unix seconds, a string), or '' when this record was not the
+# probe of a held store.
+RELEASE = (
+    """
+"""
+    + _RELEASE
+    + """
+return release(KEYS[1], ARGV[1])
+"""
+)
+
+# Give a parked record its job back, once its Kanal store is no longer held.
+# Invariant: a parked record leaves the parked set only with a job (or when it no longer
+# waits: a webhook gave it a job meanwhile, or it is gone).
+# KEYS: record, parked set, job hash, scheduled registry, RQ queue set, pace hash
+# ARGV: new job id, due, queue key, job field/value pairs...
+# Returns 1 (a job), 0 (nothing to do), -1 (the store is held again: left parked).
+UNPARK = """
+if redis.call('HEXISTS', KEYS[6], 'held_reason') == 1 then return -1 end
+redis.call('ZREM', KEYS[2], KEYS[1])
+local cur = redis.call('HMGET', KEYS[1], 'status', 'job', 'wait')
+if cur[3] ~= 'parked' then return 0 end
+redis.call('HDEL', KEYS[1], 'wait')
+if cur[1] ~= 'pending' or (cur[2] and cur[2] ~= '') then return 0 end
+redis.call('HSET', KEYS[1], 'job', ARGV[1])
+redis.call('HSET', KEYS[3], unpack(ARGV, 4))
+redis.call('ZADD', KEYS[4], ARGV[2], ARGV[1])
+redis.call('SADD', KEYS[5], ARGV[3])
+return 1
 """
 
 # Pause one Kanal store after a 429: no slot is handed out before `until`.

@@ -4,6 +4,10 @@ Every pending record names the one job that will push it. If that job no longer 
 ended without settling the record, or has been "started" for longer than any push can take
 (its worker died with SIGKILL), the record is handed over to a fresh job. Nothing acknowledged
 is ever left without a job for longer than SWEEP_INTERVAL + SWEEP_GRACE + JOB_TIMEOUT.
+
+Records parked while their Kanal store is held have no job on purpose. They get one back if
+the release did not reach them (its worker died half-way), and a held store whose probe is
+gone (failed, delivered, lost) gets a parked record as its new probe.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ import redis
 
 from bridge import defaults
 from bridge.delivery import jobs
+from bridge.delivery.limiter import pace_key
 from bridge.delivery.records import PENDING_KEY, WorkerRecords
 
 log = logging.getLogger("bridge.delivery.sweeper")
@@ -44,31 +49,68 @@ def sweep(client: redis.Redis, now: float | None = None) -> int:
         return 0
     with client.pipeline(transaction=False) as pipe:
         for key in keys:
-            pipe.hmget(key, "job", "status")
-        owners = pipe.execute()
-    gone = [key for key, (_, status) in zip(keys, owners, strict=True) if status is None]
+            pipe.hmget(key, "job", "status", "store", "wait")
+        owners = [[_text(value) for value in row] for row in pipe.execute()]
+    gone = [key for key, (_, status, _, _) in zip(keys, owners, strict=True) if not status]
     if gone:
         client.zrem(PENDING_KEY, *gone)  # the records themselves expired or were removed
-    checks = [
-        (key, job_id.decode())
-        for key, (job_id, status) in zip(keys, owners, strict=True)
-        if status == b"pending" and job_id
-    ]
-    with client.pipeline(transaction=False) as pipe:
-        for _, job_id in checks:
-            pipe.hmget(jobs.job_key(job_id), "status", "started_at")
-        states = pipe.execute()
+    checks = []
+    parked: dict[str, list[tuple[str, str]]] = {}
     records = WorkerRecords(client)
     rescued = 0
-    for (key, job_id), (status, started_at) in zip(checks, states, strict=True):
+    for key, (job_id, status, store, wait) in zip(keys, owners, strict=True):
+        if status != "pending":
+            continue
+        if job_id:
+            checks.append((key, job_id, store))
+        elif wait == "parked":
+            parked.setdefault(key.split(":")[2], []).append((key, store))
+        elif records.handoff(key, "", now, store=store or None) is not None:
+            rescued += 1  # pending without a job and without a reason to wait
+            log.warning("rescued a pending record without a job", extra={"record": key})
+    with client.pipeline(transaction=False) as pipe:
+        for _, job_id, _ in checks:
+            pipe.hmget(jobs.job_key(job_id), "status", "started_at")
+        states = pipe.execute()
+    for (key, job_id, store), (status, started_at) in zip(checks, states, strict=True):
         if status in _ALIVE:
             continue
         if status == b"started" and not _started_long_ago(started_at, now):
             continue
-        if records.handoff(key, job_id, now) is not None:
+        if records.handoff(key, job_id, now, store=store or None) is not None:
             rescued += 1
             log.warning(
                 "rescued a push whose job was lost",
-                extra={"record": key.split(":", 2)[-1], "lost_job": job_id},
+                extra={"record": jobs.describe(key, store or None), "lost_job": job_id},
             )
+    for kanal, waiting in parked.items():
+        if kanal.isdigit():
+            rescued += _parked(client, records, int(kanal), waiting, now)
     return rescued
+
+
+def _parked(
+    client: redis.Redis,
+    records: WorkerRecords,
+    kanal_store_id: int,
+    waiting: list[tuple[str, str]],
+    now: float,
+) -> int:
+    """Parked records of one Kanal store: all of them back to work when the store is no
+    longer held; else, when its probe will never run again, the first becomes the probe."""
+    pace = pace_key(kanal_store_id)
+    reason, probe = (_text(v) for v in client.hmget(pace, "held_reason", "probe"))
+    if not reason:
+        return records.unpark(kanal_store_id, 0.0, now)
+    if probe:
+        status, job_id = (_text(v) for v in client.hmget(probe, "status", "job"))
+        if status == "pending" and job_id:
+            return 0
+    key, store = waiting[0]
+    client.hset(pace, "probe", key)
+    log.warning("a held Kanal store lost its probe: another record probes", extra={"record": key})
+    return 1 if records.handoff(key, "", now, store=store or None) is not None else 0
+
+
+def _text(value: bytes | str | None) -> str:
+    return value.decode() if isinstance(value, bytes) else (value or "")

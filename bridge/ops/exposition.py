@@ -2,8 +2,9 @@
 
 The gauges describe the shared state, so any web process gives the same answer: jobs per
 state, pending records and the age of the oldest one, live workers, per Kanal store the
-call budget already booked ahead, the pause a 429 imposed and the configured limit, and
-Redis's own memory and connections against its limits (bridge/ops/capacity.py).
+call budget already booked ahead, the pause a 429 imposed, the configured limit, and whether
+Kanal refuses the store as a whole (held) with how many records wait for it, and Redis's own
+memory and connections against its limits (bridge/ops/capacity.py).
 
 They name every store key and Kanal store id, so with METRICS_TOKEN set a scrape must
 present it (`Authorization: Bearer <token>`, or basic auth with the token as password, as
@@ -39,7 +40,7 @@ from starlette.routing import BaseRoute, Route
 from bridge import defaults, metrics
 from bridge.config import BridgeConfig, Settings
 from bridge.delivery import jobs
-from bridge.delivery.limiter import pace_key
+from bridge.delivery.limiter import pace_key, parked_key
 from bridge.delivery.records import PENDING_KEY
 from bridge.ops import capacity
 
@@ -61,6 +62,8 @@ class Snapshot:
     paused: dict[int, float] = field(default_factory=dict)
     rates: dict[int, float] = field(default_factory=dict)
     redis: capacity.RedisUsage | None = None
+    held: dict[int, str] = field(default_factory=dict)  # Kanal stores held, and why
+    parked: dict[int, float] = field(default_factory=dict)
 
 
 async def snapshot(
@@ -80,7 +83,8 @@ async def snapshot(
         pipe.zrange(PENDING_KEY, 0, 0, withscores=True)
         pipe.scard(WORKERS_KEY)
         for kanal_id in kanal_ids:
-            pipe.hmget(pace_key(kanal_id), "tat", "paused")
+            pipe.hmget(pace_key(kanal_id), "tat", "paused", "held_reason")
+            pipe.zcard(parked_key(kanal_id))
         capacity.queue_reads(pipe, now)
         results = await pipe.execute()
     shot = Snapshot(redis=capacity.parse(*results[-3:]))
@@ -94,9 +98,15 @@ async def snapshot(
     shot.pending = pending
     shot.oldest_pending_seconds = max(now - float(oldest[0][1]), 0.0) if oldest else 0.0
     shot.workers = workers
-    for kanal_id, (tat, paused) in zip(kanal_ids, results[count + 7 :], strict=True):
+    per_store = results[count + 7 :]
+    for kanal_id, (tat, paused, held), parked in zip(
+        kanal_ids, per_store[::2], per_store[1::2], strict=True
+    ):
         shot.budget_ahead[kanal_id] = max(float(tat or 0) - now, 0.0)
         shot.paused[kanal_id] = max(float(paused or 0) - now, 0.0)
+        shot.parked[kanal_id] = float(parked)
+        if held:
+            shot.held[kanal_id] = held.decode()
     if config is not None:
         shot.rates = {kanal_id: float(config.rate_for(kanal_id)) for kanal_id in kanal_ids}
     return shot
@@ -154,12 +164,26 @@ class SnapshotCollector(Collector):
                 "The Kanal store's configured call budget.",
                 shot.rates,
             ),
+            (
+                "kanal_bridge_parked_records",
+                "Records waiting for their held Kanal store to accept calls again.",
+                shot.parked,
+            ),
         )
         for name, help_text, values in per_store:
             gauge = GaugeMetricFamily(name, help_text, labels=["kanal_store"])
             for kanal_id, value in values.items():
                 gauge.add_metric([str(kanal_id)], value)
             yield gauge
+        held = GaugeMetricFamily(
+            "kanal_bridge_kanal_held",
+            "1 while Kanal refuses the store as a whole (reason: key_rejected, store_paused): "
+            "its records wait, one probes.",
+            labels=["kanal_store", "reason"],
+        )
+        for kanal_id, reason in shot.held.items():
+            held.add_metric([str(kanal_id), reason], 1.0)
+        yield held
         if shot.redis is not None:
             yield from _redis_gauges(shot.redis)
 

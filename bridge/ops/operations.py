@@ -13,7 +13,7 @@ from rq.registry import FailedJobRegistry, ScheduledJobRegistry, StartedJobRegis
 from bridge.config import Settings, load_config
 from bridge.connection import sync_redis
 from bridge.delivery import jobs
-from bridge.delivery.limiter import pace_key
+from bridge.delivery.limiter import Limiter, pace_key
 from bridge.delivery.records import WorkerRecords
 from bridge.errors import ConfigError
 from bridge.ops import capacity, health
@@ -26,19 +26,26 @@ def _failed(client: redis.Redis) -> FailedJobRegistry:
 def failed_rows(client: redis.Redis) -> list[dict[str, str]]:
     """One row per failed push: job id, record, when, and Kanal's answer."""
     registry = _failed(client)
+    found = [
+        job
+        for job in Job.fetch_many(
+            registry.get_job_ids(), connection=client, serializer=jobs.queue(client).serializer
+        )
+        if job is not None
+    ]
+    with client.pipeline(transaction=False) as pipe:
+        for job in found:
+            pipe.hget(job.args[0] if job.args else "?", "store")  # the record's bridge store
+        stores = [value.decode() if value else None for value in pipe.execute()]
     rows = []
-    for job in Job.fetch_many(
-        registry.get_job_ids(), connection=client, serializer=jobs.queue(client).serializer
-    ):
-        if job is None:
-            continue
+    for job, store in zip(found, stores, strict=True):
         result = job.latest_result()
         error = (result.exc_string or "") if result else ""
         last_line = error.strip().splitlines()[-1] if error.strip() else ""
         rows.append(
             {
                 "job": job.id,
-                "record": job.args[0].split(":", 2)[-1] if job.args else "?",
+                "record": jobs.describe(job.args[0], store) if job.args else "?",
                 "failed_at": job.ended_at.strftime("%Y-%m-%d %H:%M:%S") if job.ended_at else "",
                 "error": last_line[:300],
             }
@@ -101,6 +108,7 @@ def status(settings: Settings) -> int:
         print(f"stores: configuration unusable: {exc}")
         return 1
     now = time.time()
+    limiter = Limiter(client)
     for kanal_id in sorted({store.kanal_store_id for store in config.stores.values()}):
         tat, paused = client.hmget(pace_key(kanal_id), "tat", "paused")
         backlog = max(float(tat or 0) - now, 0.0)
@@ -109,9 +117,24 @@ def status(settings: Settings) -> int:
             f"kanal store {kanal_id}: {config.rate_for(kanal_id)}/min, "
             f"budget booked {backlog:.0f}s ahead" + (f", paused {pause:.0f}s" if pause else "")
         )
+        hold = limiter.held(kanal_id)
+        if hold is not None:
+            print(
+                f"  HELD for {now - hold.since:.0f}s: {HOLD_REASONS.get(hold.reason, hold.reason)}"
+                f" ({hold.status}, first refused for {hold.store}); "
+                f"{limiter.parked(kanal_id)} record(s) waiting, next probe in "
+                f"{max(hold.probe_at - now, 0):.0f}s (probe {hold.probes})"
+            )
     reading = health.read(client, config, now)
     print(store_table(reading, color=sys.stdout.isatty() and "NO_COLOR" not in os.environ))
     return 0
+
+
+# What `status` says for each reason a Kanal store is held.
+HOLD_REASONS = {
+    "key_rejected": "Kanal rejects the API key (unknown, revoked, or not for this store)",
+    "store_paused": "the store does not exist or is paused in Kanal",
+}
 
 
 _COLORS = {

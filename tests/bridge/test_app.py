@@ -264,7 +264,7 @@ async def test_signed_order_is_stored_then_duplicate(
         )
     assert (first.status_code, first.json()) == (200, {"status": "accepted"})
     assert (again.status_code, again.json()) == (200, {"status": "duplicate"})
-    assert redis_client.exists(record_key("main-shop", "orders", "820982911946154508"))
+    assert redis_client.exists(record_key(7, "orders", "820982911946154508"))
 
 
 async def test_wrong_signature_stores_nothing(

@@ -31,7 +31,7 @@ def logs(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def emulator(logs: Path) -> Iterator[Emulator]:
-    emulator = Emulator(logs, {7: 600, 8: 600, 9: 300, 10: 600, 11: 600})
+    emulator = Emulator(logs, {7: 600, 8: 600, 9: 300, 10: 600, 11: 600, 12: 600, 13: 600})
     yield emulator
     emulator.stop()
 

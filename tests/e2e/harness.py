@@ -39,6 +39,7 @@ CONFIG = """
 [kanal]
 api_url = "http://127.0.0.1:{emulator_port}"
 requests_per_minute = 600
+timeout_seconds = {kanal_timeout}
 
 [delivery]
 settle_seconds = {settle}
@@ -83,6 +84,29 @@ webhook_secrets = ["${{SHOPIFY_SECRET}}"]
 default_country = "US"
 abandoned_after_minutes = 0.1
 checkouts_require_consent = false
+
+[stores.prefixed-shopify]
+platform = "shopify"
+kanal_store_id = 12
+kanal_api_key = "${{KANAL_KEY}}"
+webhook_secrets = ["${{SHOPIFY_SECRET}}"]
+default_country = "US"
+external_id_prefix = "sh-"
+
+[stores.prefixed-woo]
+platform = "woocommerce"
+kanal_store_id = 12
+kanal_api_key = "${{KANAL_KEY}}"
+webhook_secrets = ["${{WOO_SECRET}}"]
+default_country = "US"
+external_id_prefix = "wc-"
+
+[stores.held-shop]
+platform = "woocommerce"
+kanal_store_id = 13
+kanal_api_key = "${{KANAL_KEY}}"
+webhook_secrets = ["${{WOO_SECRET}}"]
+default_country = "US"
 """
 
 
@@ -194,6 +218,15 @@ class Emulator:
     def fault(self, **fault: Any) -> None:
         self.http.post("/_emulator/faults", json=fault).raise_for_status()
 
+    def set_keys(self, store_id: int, keys: list[str] | None) -> None:
+        """Give a store other API keys (None: back to the bridge's own key)."""
+        body = {"id": store_id, "keys": [KANAL_KEY] if keys is None else keys}
+        self.http.post("/_emulator/stores", json=body).raise_for_status()
+
+    def pause(self, store_ids: list[int]) -> None:
+        """Pause these stores in Kanal (404 to every call), and only these."""
+        self.http.post("/_emulator/faults", json={"paused": store_ids}).raise_for_status()
+
     def set_rate(self, store_id: int, requests_per_minute: int) -> None:
         self.http.post(
             "/_emulator/stores",
@@ -214,6 +247,7 @@ class Bridge:
         emulator: Emulator,
         redis_url: str,
         settle: float = 1.0,
+        kanal_timeout: float = 15.0,
         *,
         extra_config: str = "",
         env: dict[str, str] | None = None,
@@ -225,7 +259,10 @@ class Bridge:
         self.port = pick_free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         config = logs / "bridge.toml"
-        config.write_text(CONFIG.format(emulator_port=emulator.port, settle=settle) + extra_config)
+        config.write_text(
+            CONFIG.format(emulator_port=emulator.port, settle=settle, kanal_timeout=kanal_timeout)
+            + extra_config
+        )
         self.env = {
             **os.environ,
             "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
@@ -296,6 +333,17 @@ class Bridge:
             "X-WC-Webhook-ID": "12",
         }
         return self.post(f"/webhooks/woocommerce/{store}", body, headers)
+
+    def cli(self, *args: str) -> str:
+        """Run `kanal-bridge ARGS` against this bridge; its output."""
+        return subprocess.run(
+            [str(BIN / "kanal-bridge"), *args],
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=True,
+        ).stdout
 
     def drained(self) -> bool:
         """No record waits for a push."""

@@ -141,11 +141,14 @@ class Emulator:
         except ValueError:
             body, parse_error = None, "Malformed JSON body."
 
+        # A fault that lets the write through and only answers late (taken first: it also
+        # applies to requests refused before the write).
+        late = state.take_fault(request.method, request.url.path, store_id, applied=True)
         status, content, headers, delay = self._answer(
             request, resource, action, store_id, key, body, parse_error
         )
         state.log(request.method, request.url.path, store_id, status, body, key)
-        delay += state.latency_ms
+        delay += state.latency_ms + (late.delay_ms if late else 0)
         if delay:
             await asyncio.sleep(delay / 1000)
         if status == 204:

@@ -6,6 +6,8 @@ GET    /_emulator/stats                         answers by status, 429s, per sto
 POST   /_emulator/reset                         forget everything but the stores
 GET    /_emulator/faults                        pending faults, latency, paused stores
 POST   /_emulator/faults                        add a fault and/or set latency / paused
+                                                (a fault with "applied": true lets the request
+                                                through and answers it delay_ms late)
 DELETE /_emulator/faults                        drop pending faults
 GET    /_emulator/stores                        the stores, keys and limits
 POST   /_emulator/stores                        add or change a store
@@ -60,8 +62,11 @@ def parse_fault(body: dict[str, Any]) -> Fault:
     store_id = body.get("store_id")
     method = _opt_str(body, "method")
     retry_after = body.get("retry_after")
+    applied = body.get("applied", False)
+    if not isinstance(applied, bool):
+        raise ControlError("applied must be true or false")
     return Fault(
-        status=_int(body["status"], "status", minimum=100),
+        status=_int(body.get("status", 200) if applied else body["status"], "status", minimum=100),
         count=_int(body.get("count", 1), "count", minimum=1),
         store_id=None if store_id is None else _int(store_id, "store_id"),
         method=method.upper() if method else None,
@@ -69,6 +74,7 @@ def parse_fault(body: dict[str, Any]) -> Fault:
         body=body.get("body"),
         retry_after=None if retry_after is None else _int(retry_after, "retry_after"),
         delay_ms=_int(body.get("delay_ms", 0), "delay_ms"),
+        applied=applied,
     )
 
 
@@ -144,7 +150,7 @@ def control_routes(state: EmulatorState) -> list[BaseRoute]:
         try:
             body = await _object(request)
             new = [parse_fault(f) for f in body.get("faults", [])]
-            if "status" in body:
+            if "status" in body or "applied" in body:
                 new.append(parse_fault(body))
             if "latency_ms" in body:
                 state.latency_ms = _int(body["latency_ms"], "latency_ms")

@@ -54,7 +54,9 @@ class Record:
 
 @dataclass(slots=True)
 class Fault:
-    """The next `count` matching requests get this answer instead of being processed."""
+    """The next `count` matching requests get this answer instead of being processed; or,
+    `applied`, are processed as usual and answered `delay_ms` late (a write that lands while
+    its answer outlives the client's timeout; `status` is then unused)."""
 
     status: int
     count: int = 1
@@ -64,10 +66,12 @@ class Fault:
     body: Any = None
     retry_after: int | None = None
     delay_ms: int = 0
+    applied: bool = False
 
-    def matches(self, method: str, path: str, store_id: int) -> bool:
+    def matches(self, method: str, path: str, store_id: int, applied: bool = False) -> bool:
         return (
-            (self.store_id is None or self.store_id == store_id)
+            self.applied == applied
+            and (self.store_id is None or self.store_id == store_id)
             and (self.method is None or self.method == method)
             and (self.path_contains is None or self.path_contains in path)
         )
@@ -82,6 +86,7 @@ class Fault:
             "body": self.body,
             "retry_after": self.retry_after,
             "delay_ms": self.delay_ms,
+            "applied": self.applied,
         }
 
 
@@ -131,9 +136,11 @@ class EmulatorState:
         for store in self.stores.values():
             store.paused = store.id in paused
 
-    def take_fault(self, method: str, path: str, store_id: int) -> Fault | None:
+    def take_fault(
+        self, method: str, path: str, store_id: int, applied: bool = False
+    ) -> Fault | None:
         for fault in self.faults:
-            if fault.matches(method, path, store_id):
+            if fault.matches(method, path, store_id, applied):
                 fault.count -= 1
                 if fault.count <= 0:
                     self.faults.remove(fault)

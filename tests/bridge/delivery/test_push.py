@@ -34,10 +34,10 @@ def test_a_new_order_is_posted_whole_and_then_forgotten(
     assert (method, path) == ("POST", "/api/v1/stores/7/orders")
     assert body["total_price"] == Decimal("10.00")
     assert kanal.requests[0].headers["authorization"] == "Bearer k0k1k2k3k4k5k6k7k8k9kakb"
-    record = redis_client.hgetall(record_key("shop", "orders", "1001"))
+    record = redis_client.hgetall(record_key(7, "orders", "1001"))
     assert record[b"status"] == b"delivered"
     assert b"body" not in record
-    assert redis_client.ttl(record_key("shop", "orders", "1001")) > 0
+    assert redis_client.ttl(record_key(7, "orders", "1001")) > 0
 
 
 def test_a_status_only_change_after_delivery_is_a_patch(
@@ -94,7 +94,7 @@ def test_a_server_error_is_retried_until_it_succeeds(
     accept(redis_url, [order(1)])
     drain(redis_client)
     assert len(kanal.requests) == 3
-    assert redis_client.hget(record_key("shop", "orders", "1001"), "status") == b"delivered"
+    assert redis_client.hget(record_key(7, "orders", "1001"), "status") == b"delivered"
     assert FailedJobRegistry(queue=jobs.queue(redis_client)).count == 0
 
 
@@ -113,12 +113,12 @@ def test_a_validation_error_is_not_retried_and_lands_in_failed(
     job = jobs.queue(redis_client).fetch_job(job_id)
     assert "422" in job.latest_result().exc_string
     assert "customer.phone" in job.latest_result().exc_string
-    assert redis_client.hget(record_key("shop", "orders", "1001"), "status") == b"failed"
+    assert redis_client.hget(record_key(7, "orders", "1001"), "status") == b"failed"
 
     failed.requeue(job_id)
     drain(redis_client)
     assert len(kanal.requests) == 2
-    assert redis_client.hget(record_key("shop", "orders", "1001"), "status") == b"delivered"
+    assert redis_client.hget(record_key(7, "orders", "1001"), "status") == b"delivered"
 
 
 def test_a_429_pauses_the_store_for_retry_after(
@@ -261,12 +261,12 @@ def test_a_checkout_completed_before_its_delay_never_reaches_kanal(
         accept(redis_url, [checkout(1, not_before=later)])
         accept(redis_url, [RECOVERED])
         accept(redis_url, [checkout(2, not_before=later)])
-    redis_client.hset(record_key("shop", "checkouts", "tok"), "nb", 0)  # the delay is over
+    redis_client.hset(record_key(7, "checkouts", "tok"), "nb", 0)  # the delay is over
     drain(redis_client)
     assert accept(redis_url, [checkout(3)]) == "finished"
     drain(redis_client)
     assert kanal.calls() == []
-    record = redis_client.hgetall(record_key("shop", "checkouts", "tok"))
+    record = redis_client.hgetall(record_key(7, "checkouts", "tok"))
     assert b"dv" not in record and b"body" not in record
 
 
@@ -316,8 +316,53 @@ def test_a_delivered_order_keeps_only_a_compact_record(
     redis_url: str, redis_client: redis.Redis, kanal: ScriptedKanal
 ) -> None:
     accept(redis_url, [order(1)])
-    key = record_key("shop", "orders", "1001")
+    key = record_key(7, "orders", "1001")
     assert redis_client.object("encoding", key) == b"hashtable"  # the body is large
     drain(redis_client)
     assert redis_client.object("encoding", key) in (b"listpack", b"ziplist")
     assert redis_client.hget(key, "dv") == b"1"
+
+
+LEGACY = "kb:rec:shop:orders:1001"  # kanal-bridge 0.1: bridge store key, unprefixed id
+
+
+def legacy_order(client: redis.Redis, status: str, job: str) -> None:
+    from bridge.delivery.records import split_body
+
+    body, core, full = split_body("orders", order(3).body)
+    client.hset(
+        LEGACY,
+        mapping={
+            "v": 3,
+            "op": "upsert",
+            "body": body,
+            "core": core,
+            "full": full,
+            "status": status,
+            "job": job,
+        },
+    )
+
+
+def test_a_job_of_the_old_key_format_still_pushes_its_record(
+    redis_client: redis.Redis, kanal: ScriptedKanal
+) -> None:
+    from bridge.delivery.records import WorkerRecords
+
+    legacy_order(redis_client, "pending", "seed")
+    WorkerRecords(redis_client).handoff(LEGACY, "seed", 0.0)
+    [job_id] = [j.decode() for j in redis_client.zrange(jobs.SCHEDULED_KEY, 0, -1)]
+    assert jobs.queue(redis_client).fetch_job(job_id).description == "push shop:orders:1001"
+    drain(redis_client)
+    assert [c[:2] for c in kanal.calls()] == [("POST", "/api/v1/stores/7/orders")]
+    assert redis_client.hget(LEGACY, "status") == b"delivered"
+
+
+def test_a_failed_push_of_the_old_format_is_retried_where_its_record_moved(
+    redis_url: str, redis_client: redis.Redis, kanal: ScriptedKanal
+) -> None:
+    legacy_order(redis_client, "failed", "")
+    assert accept(redis_url, [order(2)]) == "stale"  # moves the record, changes nothing
+    assert delivery.push(LEGACY).startswith("POST orders")  # `failed retry` of the old job
+    assert redis_client.hget(record_key(7, "orders", "1001"), "status") == b"delivered"
+    assert kanal.calls()[0][2]["financial_status"] == "paid"

@@ -15,10 +15,11 @@ from rq.registry import FailedJobRegistry
 from bridge import defaults
 from bridge.delivery import jobs
 from bridge.delivery import push as delivery
+from bridge.delivery.limiter import Limiter, pace_key
 from bridge.delivery.records import record_key
 from tests.pushes import ScriptedKanal, accept, drain, install, order
 
-KEY = record_key("shop", "orders", "1001")
+KEY = record_key(7, "orders", "1001")
 REQUEST = httpx.Request("POST", "http://kanal.test/api/v1/stores/7/orders")
 
 
@@ -184,11 +185,157 @@ def test_a_post_without_an_answer_is_retried_after_the_first_backoff(
     assert FIRST_RETRY * (1 - JITTER) - 1 <= after.retry_in <= FIRST_RETRY * (1 + JITTER)
 
 
-@pytest.mark.parametrize("status", [401, 403, 404])
-def test_a_refused_store_or_key_fails_the_record(
-    redis_client: redis.Redis, redis_url: str, kanal: ScriptedKanal, status: int
+@pytest.mark.parametrize(
+    ("status", "body", "reason"),
+    [
+        (401, '{"error":"Invalid API key"}', "key_rejected"),
+        (403, '{"error":"API key does not authorize this store"}', "key_rejected"),
+        (404, '{"error":"Store not found or paused"}', "store_paused"),
+    ],
+)
+def test_a_refused_store_or_key_holds_the_store_and_fails_nothing(
+    redis_client: redis.Redis,
+    redis_url: str,
+    kanal: ScriptedKanal,
+    status: int,
+    body: str,
+    reason: str,
 ) -> None:
-    after = push_once(redis_client, redis_url, kanal, answer(status))
-    assert (after.status, after.retry_in) == ("failed", None)
-    [error] = after.failed
-    assert f"Kanal answered {status}" in error
+    after = push_once(redis_client, redis_url, kanal, answer(status, body))
+    assert (after.status, after.attempts, after.failed) == ("pending", 0, [])
+    first = defaults.PROBE_FIRST_SECONDS
+    assert after.retry_in is not None
+    assert first * (1 - defaults.PROBE_JITTER) - 1 <= after.retry_in <= first * 1.1
+    hold = Limiter(redis_client).held(7)
+    assert hold is not None
+    assert (hold.reason, hold.status, hold.store, hold.probes) == (reason, status, "shop", 1)
+    assert redis_client.hget(pace_key(7), "probe") == KEY.encode()
+
+
+# --- A POST whose answer never came (DESIGN invariant 7) ---
+
+TIMEOUT = httpx.ReadTimeout("read timeout", request=REQUEST)
+
+
+def unanswered(outcome: str, resource: str = "orders") -> float:
+    from bridge import metrics
+
+    counts = metrics.BUFFER.deltas.get(metrics.UNANSWERED_POSTS.key, {})
+    return counts.get(f"shop\t{resource}\t{outcome}", 0.0)
+
+
+@pytest.fixture(autouse=True)
+def fresh_metrics() -> None:
+    from bridge import metrics
+
+    metrics.BUFFER.take()
+
+
+def test_an_unanswered_post_that_landed_is_confirmed_by_a_patch_not_posted_twice(
+    redis_client: redis.Redis, redis_url: str, kanal: ScriptedKanal
+) -> None:
+    kanal.answers.append(TIMEOUT)
+    accept(redis_url, [order(1)])
+    drain(redis_client)  # the retry: a PATCH of the mutable fields, which Kanal accepts
+
+    assert [(m, p.rsplit("/", 1)[-1]) for m, p, _ in kanal.calls()] == [
+        ("POST", "orders"),
+        ("PATCH", "1001"),
+    ]
+    assert kanal.calls()[1][2] == {"financial_status": "paid", "tags": ["vip"], "metadata": {}}
+    record = redis_client.hgetall(KEY)
+    assert record[b"status"] == b"delivered" and b"unsure" not in record
+    assert unanswered("landed") == 1
+    # What Kanal holds is now known exactly: the same state is not sent again.
+    assert accept(redis_url, [order(2)]) == "duplicate"
+
+
+def test_an_unanswered_post_that_did_not_land_is_posted_again_after_a_404_probe(
+    redis_client: redis.Redis, redis_url: str, kanal: ScriptedKanal
+) -> None:
+    kanal.answers += [TIMEOUT, answer(404, '{"error":"Order not found"}')]
+    accept(redis_url, [order(1)])
+    drain(redis_client)
+
+    assert [c[0] for c in kanal.calls()] == ["POST", "PATCH", "POST"]
+    assert kanal.calls()[2][2] == kanal.calls()[0][2]
+    assert redis_client.hget(KEY, "status") == b"delivered"
+    assert unanswered("not_landed") == 1
+
+
+def test_a_probe_without_an_answer_probes_again(
+    redis_client: redis.Redis, redis_url: str, kanal: ScriptedKanal
+) -> None:
+    kanal.answers += [TIMEOUT, TIMEOUT]
+    accept(redis_url, [order(1)])
+    drain(redis_client)
+    assert [c[0] for c in kanal.calls()] == ["POST", "PATCH", "PATCH"]
+    assert unanswered("landed") == 1
+
+
+def test_a_change_beyond_the_patch_fields_meanwhile_is_posted_without_a_probe(
+    redis_client: redis.Redis, redis_url: str, kanal: ScriptedKanal
+) -> None:
+    kanal.answers.append(TIMEOUT)
+    accept(redis_url, [order(1)])
+    drain(redis_client, rounds=1)
+    accept(redis_url, [order(2, total="12.50")])  # a new total: only a POST can carry it
+    drain(redis_client)
+    assert [c[0] for c in kanal.calls()] == ["POST", "POST"]
+    assert unanswered("reposted") == 1
+
+
+def test_a_change_to_an_order_kanal_held_is_posted_again_when_unanswered(
+    redis_client: redis.Redis, redis_url: str, kanal: ScriptedKanal
+) -> None:
+    accept(redis_url, [order(1)])
+    drain(redis_client)
+    kanal.answers.append(TIMEOUT)
+    accept(redis_url, [order(2, total="12.50")])
+    drain(redis_client)
+    assert [c[0] for c in kanal.calls()] == ["POST", "POST", "POST"]
+    assert unanswered("reposted") == 1
+
+
+def test_a_customer_has_no_patch_to_probe_with_and_is_posted_again(
+    redis_client: redis.Redis, redis_url: str, kanal: ScriptedKanal
+) -> None:
+    from mappers import Upsert
+
+    kanal.answers.append(TIMEOUT)
+    accept(redis_url, [Upsert("customers", "9", 1, {"phone": "+33612345678", "external_id": "9"})])
+    drain(redis_client)
+    assert [c[0] for c in kanal.calls()] == ["POST", "POST"]
+    assert unanswered("reposted", "customers") == 1
+
+
+@pytest.mark.parametrize(("probe", "calls"), [(200, 2), (404, 2)])
+def test_a_checkout_completed_after_an_unanswered_post_is_patched_or_left_alone(
+    redis_client: redis.Redis, redis_url: str, kanal: ScriptedKanal, probe: int, calls: int
+) -> None:
+    from decimal import Decimal
+
+    from mappers import Patch, Upsert
+
+    checkout = Upsert(
+        "checkouts",
+        "tok",
+        1,
+        {
+            "external_id": "tok",
+            "abandoned_at": "2026-01-01T00:15:00Z",
+            "total_price": Decimal("10.00"),
+            "customer": {"phone": "+33612345678"},
+        },
+    )
+    kanal.answers.append(TIMEOUT)
+    accept(redis_url, [checkout])
+    drain(redis_client, rounds=1)
+    # The buyer completes the purchase: Kanal must learn it if it holds the checkout.
+    assert accept(redis_url, [Patch("checkouts", "tok", 0, {"status": "completed"})]) == "accepted"
+    kanal.answers.append(answer(probe, '{"error":"Checkout not found"}' if probe == 404 else ""))
+    drain(redis_client)
+    assert [(m, b) for m, _, b in kanal.calls()][1:] == [("PATCH", {"status": "completed"})]
+    assert len(kanal.calls()) == calls  # never POSTed again: a reminder after the purchase
+    key = record_key(7, "checkouts", "tok")
+    assert redis_client.hget(key, "status") == b"delivered"

@@ -27,7 +27,7 @@ def test_accept_stores_the_record_and_schedules_one_rq_job(
 ) -> None:
     assert accept(redis_url, [order(1)]) == "accepted"
 
-    key = record_key("shop", "orders", "1001")
+    key = record_key(7, "orders", "1001")
     record = redis_client.hgetall(key)
     assert record[b"status"] == b"pending"
     assert b'"total_price":10.00' in record[b"body"]
@@ -48,7 +48,7 @@ def test_events_for_a_pending_record_merge_into_its_job(
     assert accept(redis_url, [order(2, "authorized")]) == "stale"
 
     assert len(scheduled_jobs(redis_client)) == 1
-    body = redis_client.hget(record_key("shop", "orders", "1001"), "body")
+    body = redis_client.hget(record_key(7, "orders", "1001"), "body")
     assert b'"financial_status":"paid"' in body
 
 
@@ -57,7 +57,7 @@ def test_a_delivery_id_seen_before_is_a_duplicate(
 ) -> None:
     assert accept(redis_url, [order(1)], "d-1") == "accepted"
     assert accept(redis_url, [order(2)], "d-1") == "duplicate"
-    assert redis_client.hget(record_key("shop", "orders", "1001"), "v") == b"1"
+    assert redis_client.hget(record_key(7, "orders", "1001"), "v") == b"1"
 
 
 def test_the_same_state_under_a_new_delivery_id_is_a_duplicate(redis_url: str) -> None:
@@ -70,7 +70,7 @@ def test_a_patch_for_an_unknown_record_is_not_stored(
 ) -> None:
     patch = Patch("orders", "77", 0, {"fulfillment_status": "cancelled"})
     assert accept(redis_url, [patch]) == "unknown_record"
-    assert not redis_client.exists(record_key("shop", "orders", "77"))
+    assert not redis_client.exists(record_key(7, "orders", "77"))
     assert scheduled_jobs(redis_client) == []
 
 
@@ -78,7 +78,7 @@ def test_a_patch_applies_after_whatever_is_held(redis_url: str, redis_client: re
     accept(redis_url, [order(5)])
     patch = Patch("orders", "1001", 0, {"fulfillment_status": "cancelled"})
     assert accept(redis_url, [patch]) == "accepted"
-    record = redis_client.hgetall(record_key("shop", "orders", "1001"))
+    record = redis_client.hgetall(record_key(7, "orders", "1001"))
     assert record[b"v"] == b"6"
     assert record[b"ovl"] == b'{"fulfillment_status":"cancelled"}'
 
@@ -87,7 +87,7 @@ def test_a_delete_replaces_the_pending_state(redis_url: str, redis_client: redis
     upsert = Upsert("customers", "9", 1, {"phone": "+33612345678", "external_id": "9"})
     accept(redis_url, [upsert])
     assert accept(redis_url, [Delete("customers", "9")]) == "accepted"
-    record = redis_client.hgetall(record_key("shop", "customers", "9"))
+    record = redis_client.hgetall(record_key(7, "customers", "9"))
     assert record[b"op"] == b"delete"
     assert b"body" not in record
     assert len(scheduled_jobs(redis_client)) == 1
@@ -131,7 +131,7 @@ def test_a_finishing_patch_for_an_unseen_checkout_leaves_a_tombstone(
     redis_url: str, redis_client: redis.Redis
 ) -> None:
     assert accept(redis_url, [RECOVERED]) == "noted"
-    key = record_key("shop", "checkouts", "tok")
+    key = record_key(7, "checkouts", "tok")
     record = redis_client.hgetall(key)
     assert record[b"fin"] == b"3"
     assert record[b"status"] == b"delivered"
@@ -152,7 +152,7 @@ def test_an_upsert_never_clears_a_finished_checkout(
     accept(redis_url, [checkout(1, not_before=4e9)])
     assert accept(redis_url, [RECOVERED]) == "accepted"
     assert accept(redis_url, [checkout(2, not_before=4e9)]) == "finished"
-    record = redis_client.hgetall(record_key("shop", "checkouts", "tok"))
+    record = redis_client.hgetall(record_key(7, "checkouts", "tok"))
     assert record[b"ovl"] == b'{"status":"recovered"}'
     assert record[b"v"] == b"2"  # the patch came after version 1
     assert len(scheduled_jobs(redis_client)) == 1
@@ -166,7 +166,7 @@ def test_a_lower_ranked_finish_does_not_replace_a_higher_one(
     assert accept(redis_url, [expired]) == "finished"
     completed = Patch("checkouts", "tok", 0, {"status": "completed"})
     assert accept(redis_url, [completed]) == "finished"
-    assert redis_client.hget(record_key("shop", "checkouts", "tok"), "fin") == b"3"
+    assert redis_client.hget(record_key(7, "checkouts", "tok"), "fin") == b"3"
 
 
 def test_figures_for_an_unseen_customer_wait_for_its_first_upsert(
@@ -181,7 +181,7 @@ def test_figures_for_an_unseen_customer_wait_for_its_first_upsert(
 
     upsert = Upsert("customers", "9", 5, {"phone": "+33612345678", "external_id": "9"})
     assert accept(redis_url, [upsert]) == "accepted"
-    record = redis_client.hgetall(record_key("shop", "customers", "9"))
+    record = redis_client.hgetall(record_key(7, "customers", "9"))
     assert record[b"ovl"] == b'{"orders_count":3,"lifetime_value":120}'
     assert record[b"v"] == b"5"  # the figures' version does not compete with the customer's
     assert len(scheduled_jobs(redis_client)) == 1
@@ -195,7 +195,105 @@ def test_a_held_record_is_pending_from_when_it_is_due(
     due = time.time() + 900
     checkout = Upsert("checkouts", "tok", 1, {"external_id": "tok"}, not_before=due)
     accept(redis_url, [checkout])
-    key = record_key("shop", "checkouts", "tok")
+    key = record_key(7, "checkouts", "tok")
     assert abs(redis_client.zscore(PENDING_KEY, key) - due) < 0.01
     [job_id] = scheduled_jobs(redis_client)
     assert abs(redis_client.zscore(jobs.SCHEDULED_KEY, job_id) - due) < 0.01
+
+
+SHARED = """
+[stores.shop-a]
+platform = "shopify"
+kanal_store_id = 7
+kanal_api_key = "k0k1k2k3k4k5k6k7k8k9kakb"
+webhook_secrets = ["a-webhook-secret"]
+external_id_prefix = "a-"
+[stores.shop-b]
+platform = "woocommerce"
+kanal_store_id = 7
+kanal_api_key = "k0k1k2k3k4k5k6k7k8k9kakb"
+webhook_secrets = ["another-webhook-secret"]
+external_id_prefix = "b-"
+"""
+
+
+def accept_as(redis_url: str, store: str, actions: list[Any], config: str = SHARED) -> str:
+    import asyncio
+
+    from bridge.config import parse_config
+    from bridge.delivery.records import RecordStore, namespaces
+
+    async def run() -> str:
+        client = redis.asyncio.Redis.from_url(redis_url)
+        try:
+            records = RecordStore(client, namespaces(parse_config(config, {})))
+            return await records.accept(store, actions, None)
+        finally:
+            await client.aclose()
+
+    return asyncio.run(run())
+
+
+def test_two_stores_feeding_one_kanal_store_keep_apart_by_prefix(
+    redis_url: str, redis_client: redis.Redis
+) -> None:
+    assert accept_as(redis_url, "shop-a", [order(5)]) == "accepted"
+    assert accept_as(redis_url, "shop-b", [order(1)]) == "accepted"  # same id, older version
+
+    a = redis_client.hgetall(record_key(7, "orders", "a-1001"))
+    b = redis_client.hgetall(record_key(7, "orders", "b-1001"))
+    assert (a[b"store"], a[b"v"]) == (b"shop-a", b"5")
+    assert (b[b"store"], b[b"v"]) == (b"shop-b", b"1")
+    assert b'"external_id":"b-1001"' in b[b"body"]
+    assert len(scheduled_jobs(redis_client)) == 2
+
+
+LEGACY = "kb:rec:shop:orders:1001"  # kanal-bridge 0.1: bridge store key, unprefixed id
+
+
+def legacy_record(client: redis.Redis, **fields: Any) -> None:
+    client.hset(
+        LEGACY,
+        mapping={
+            "v": 3,
+            "op": "upsert",
+            "dv": 3,
+            "dcore": "c",
+            "dfull": "f",
+            "status": "delivered",
+            "job": "",
+            **fields,
+        },
+    )
+
+
+def test_a_record_under_its_old_key_moves_on_first_touch_and_keeps_its_version(
+    redis_url: str, redis_client: redis.Redis
+) -> None:
+    legacy_record(redis_client)
+    redis_client.expire(LEGACY, 3600)
+    assert accept(redis_url, [order(2)]) == "stale"  # older than what Kanal holds
+    assert not redis_client.exists(LEGACY)
+    moved = redis_client.hgetall(record_key(7, "orders", "1001"))
+    assert (moved[b"v"], moved[b"dv"], moved[b"store"]) == (b"3", b"3", b"shop")
+    assert 0 < redis_client.ttl(record_key(7, "orders", "1001")) <= 3600
+    assert accept(redis_url, [order(4)]) == "accepted"
+
+
+def test_a_pending_record_under_its_old_key_moves_with_a_new_job(
+    redis_url: str, redis_client: redis.Redis
+) -> None:
+    legacy_record(redis_client, status="pending", job="old-job", body=b"{}", dv="", v=1)
+    redis_client.zadd(PENDING_KEY, {LEGACY: 1.0})
+    assert accept(redis_url, [order(2)]) == "accepted"
+    key = record_key(7, "orders", "1001")
+    [job_id] = scheduled_jobs(redis_client)
+    assert redis_client.hget(key, "job").decode() == job_id != "old-job"
+    assert redis_client.zscore(PENDING_KEY, LEGACY) is None
+    assert redis_client.zscore(PENDING_KEY, key) is not None
+    # Even an action that changes nothing leaves the moved record with a job.
+    redis_client.flushdb()
+    legacy_record(redis_client, status="pending", job="old-job", body=b"{}", v=9)
+    assert accept(redis_url, [order(2)]) == "stale"
+    [job_id] = scheduled_jobs(redis_client)
+    assert redis_client.hget(key, "job").decode() == job_id

@@ -12,7 +12,7 @@ from bridge.delivery.records import PENDING_KEY, record_key
 from bridge.delivery.sweeper import sweep
 from tests import pushes
 
-KEY = record_key("shop", "orders", "1")
+KEY = record_key(7, "orders", "1")
 
 
 def accept(redis_url: str) -> None:
@@ -79,3 +79,58 @@ def test_an_expired_record_leaves_the_pending_index(
     redis_client.delete(KEY)
     sweep(redis_client, now=time.time() + 3600)
     assert redis_client.zscore(PENDING_KEY, KEY) is None
+
+
+def park(client: redis.Redis, held: bool, probe: str = "") -> None:
+    """Make the record parked, as a held Kanal store leaves it."""
+    from bridge.delivery.limiter import pace_key, parked_key
+
+    client.delete(jobs.job_key(owner(client)))
+    client.hset(KEY, mapping={"job": "", "wait": "parked"})
+    client.zadd(parked_key(7), {KEY: 1.0})
+    if held:
+        client.hset(pace_key(7), mapping={"held_reason": "key_rejected", "probe": probe})
+
+
+def test_a_parked_record_of_a_held_store_is_left_alone(
+    redis_url: str, redis_client: redis.Redis
+) -> None:
+    accept(redis_url)
+    redis_client.hset("kb:rec:7:orders:2", mapping={"status": "pending", "job": "probe-job"})
+    park(redis_client, held=True, probe="kb:rec:7:orders:2")
+    assert sweep(redis_client, now=time.time() + 3600) == 0
+    assert owner(redis_client) == ""
+
+
+def test_a_parked_record_the_release_missed_gets_its_job_back(
+    redis_url: str, redis_client: redis.Redis
+) -> None:
+    from bridge.delivery.limiter import parked_key
+
+    accept(redis_url)
+    park(redis_client, held=False)
+    assert sweep(redis_client, now=time.time() + 3600) == 1
+    assert redis_client.zscore(jobs.SCHEDULED_KEY, owner(redis_client)) is not None
+    assert redis_client.zcard(parked_key(7)) == 0
+
+
+def test_a_held_store_whose_probe_is_gone_gets_a_new_probe(
+    redis_url: str, redis_client: redis.Redis
+) -> None:
+    from bridge.delivery.limiter import pace_key
+
+    accept(redis_url)
+    park(redis_client, held=True, probe="kb:rec:7:orders:gone")
+    assert sweep(redis_client, now=time.time() + 3600) == 1
+    assert redis_client.hget(pace_key(7), "probe") == KEY.encode()
+    assert redis_client.zscore(jobs.SCHEDULED_KEY, owner(redis_client)) is not None
+
+
+def test_a_pending_record_without_a_job_or_a_reason_to_wait_gets_one(
+    redis_url: str, redis_client: redis.Redis
+) -> None:
+    accept(redis_url)
+    redis_client.delete(jobs.job_key(owner(redis_client)))
+    redis_client.hset(KEY, "job", "")
+    assert sweep(redis_client, now=time.time() + 3600) == 1
+    assert owner(redis_client) != ""

@@ -148,7 +148,7 @@ async def test_requeue_from_the_dashboard_pushes_the_record_again(
     drain(redis_client)
     assert len(kanal.requests) == 1
     assert FailedJobRegistry(queue=jobs.queue(redis_client)).count == 0
-    assert redis_client.hget("kb:rec:shop:orders:1001", "status") == b"delivered"
+    assert redis_client.hget("kb:rec:7:orders:1001", "status") == b"delivered"
 
 
 async def test_changes_from_another_site_are_refused(

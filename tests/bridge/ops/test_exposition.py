@@ -137,6 +137,30 @@ async def test_push_counters_and_gauges_move_with_pushes(
     assert value(after, "kanal_bridge_kanal_budget_ahead_seconds", kanal_store="7") >= 0
 
 
+async def test_a_held_kanal_store_shows_with_its_reason_and_waiting_records(
+    redis_url: str, redis_client: redis.Redis
+) -> None:
+    kanal = install(redis_client)
+    kanal.answers.append(httpx.Response(404, json={"error": "Store not found or paused"}))
+    async with bridge(redis_url) as client:
+        for n in (1, 2, 3):
+            body = ORDER.replace(b"820982911946154508", f"82098291194615450{n}".encode())
+            headers = {
+                **webhook(),
+                "X-Shopify-Hmac-Sha256": ShopifyVerifier.sign(body, SECRET),
+                "X-Shopify-Webhook-Id": f"held-{n}",
+            }
+            answer = await client.post("/webhooks/shopify/shop", content=body, headers=headers)
+            assert answer.json() == {"status": "accepted"}
+        drain(redis_client, rounds=1)
+        after = await scrape(client)
+    assert value(after, "kanal_bridge_kanal_held", kanal_store="7", reason="store_paused") == 1
+    assert value(after, "kanal_bridge_parked_records", kanal_store="7") == 2
+    assert value(after, "kanal_bridge_pending_records") == 3
+    assert value(after, "kanal_bridge_kanal_holds_total", store="shop", reason="store_paused") == 1
+    assert value(after, "kanal_bridge_push_outcomes_total", store="shop", outcome="parked") == 2
+
+
 async def test_metrics_answer_503_when_redis_is_down(redis_url: str) -> None:
     app = create_app(Settings.from_env({"REDIS_URL": "redis://127.0.0.1:1/0"}), config())
     async with app.router.lifespan_context(app):

@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 import time
 
+import httpx
 import pytest
 import redis
 from rq.registry import FailedJobRegistry
@@ -63,7 +64,7 @@ def test_failed_retry_of_one_id_pushes_that_record_again(
     assert [r.url.path for r in kanal.requests] == ["/api/v1/stores/7/orders"]
     assert b'"external_id":"1001"' in kanal.requests[0].content
     assert FailedJobRegistry(queue=jobs.queue(redis_client)).get_job_ids() == [second]
-    assert redis_client.hget("kb:rec:shop:orders:1001", "status") == b"delivered"
+    assert redis_client.hget("kb:rec:7:orders:1001", "status") == b"delivered"
     assert "requeued 1 push(es)" in capsys.readouterr().out
 
 
@@ -143,3 +144,23 @@ def test_status_shows_each_store_with_its_state_and_why(
     assert re.search(r"^redis: memory [0-9.]+ MB", out, re.MULTILINE)
     assert "warning: no worker is running" in out
     assert "\033[" not in out  # no colour codes outside a terminal
+
+
+def test_status_shows_a_held_kanal_store_and_why(
+    settings: Settings,
+    redis_url: str,
+    redis_client: redis.Redis,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    kanal = install(redis_client)
+    kanal.answers.append(httpx.Response(403, json={"error": "API key does not authorize"}))
+    accept(redis_url, [order(external_id="2001"), order(external_id="2002")])
+    drain(redis_client, rounds=1)
+    capsys.readouterr()
+    assert operations.status(settings) == 0
+    out = capsys.readouterr().out
+    assert re.search(
+        r"HELD for \d+s: Kanal rejects the API key \(unknown, revoked, or not for this store\) "
+        r"\(403, first refused for shop\); 1 record\(s\) waiting, next probe in \ds \(probe 1\)",
+        out,
+    ), out

@@ -598,6 +598,23 @@ def test_real_server_latency_and_fault_delay() -> None:
         assert http.post(ORDERS, json=ORDER).status_code == 200
 
 
+def test_an_applied_fault_writes_the_record_and_answers_too_late() -> None:
+    with (
+        BackgroundEmulator(stores()) as emulator,
+        httpx.Client(base_url=emulator.url, headers=auth()) as http,
+    ):
+        late = {"applied": True, "delay_ms": 400, "method": "POST", "count": 1}
+        assert http.post("/_emulator/faults", json=late).json()["faults"][0]["applied"] is True
+        with pytest.raises(httpx.ReadTimeout):
+            http.post(ORDERS, json=ORDER, timeout=0.1)
+        assert emulator.state.records[1]["orders"]["1001"].version == 1  # the POST landed
+        started = time.monotonic()
+        assert http.patch(f"{ORDERS}/1001", json={"financial_status": "paid"}).status_code == 200
+        assert time.monotonic() - started < 0.3  # only the faulted request was late
+        assert http.get("/_emulator/faults").json()["faults"] == []
+        assert http.post("/_emulator/faults", json={"applied": "yes"}).status_code == 400
+
+
 def test_python_m_bridge_emulator_serves_the_given_stores() -> None:
     port = pick_free_port()
     command = [sys.executable, "-m", "bridge.emulators.kanal", "--port", str(port)]
