@@ -7,6 +7,7 @@ import socket
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
@@ -307,9 +308,11 @@ def checkout_headers(body: bytes, topic: str, webhook_id: str) -> dict[str, str]
     return {**signed(body, webhook_id), "X-Shopify-Topic": topic}
 
 
+# Fresh dates: the bridge refuses Shopify bodies last updated more than 48 hours ago.
+STARTED = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=10)
 CHECKOUT = {
     "token": "tok-app-1",
-    "updated_at": "2026-03-01T10:00:00Z",
+    "updated_at": STARTED.isoformat(),
     "total_price": "10.00",
     "currency": "EUR",
     "buyer_accepts_marketing": True,
@@ -323,7 +326,8 @@ async def test_a_checkout_completed_before_it_was_seen_is_noted_then_finished(
 ) -> None:
     """`noted`: the completion of a checkout never seen is kept (accepted); `finished`: the
     checkout arriving after it is refused, so no reminder follows a purchase."""
-    completed = json.dumps({**CHECKOUT, "completed_at": "2026-03-01T10:05:00Z"}).encode()
+    completion = (STARTED + timedelta(minutes=5)).isoformat()
+    completed = json.dumps({**CHECKOUT, "completed_at": completion}).encode()
     created = json.dumps(CHECKOUT).encode()
     async with serve(create_app(settings(redis_url), config)) as client:
         first = await client.post(
@@ -338,7 +342,7 @@ async def test_a_checkout_completed_before_it_was_seen_is_noted_then_finished(
         )
     assert (first.status_code, first.json()) == (200, {"status": "accepted"})
     assert (second.status_code, second.json()) == (200, {"status": "ignored", "reason": "finished"})
-    record = redis_client.hgetall(record_key("main-shop", "checkouts", "tok-app-1"))
+    record = redis_client.hgetall(record_key(7, "checkouts", "tok-app-1"))
     assert b"body" not in record  # the checkout itself was never stored for sending
     assert redis_client.zcard(jobs.SCHEDULED_KEY) == 0
 
@@ -360,5 +364,5 @@ async def test_an_order_without_a_phone_that_completes_a_checkout_says_no_phone(
             "/webhooks/shopify/main-shop", content=body, headers=signed(body, "d-order")
         )
     assert (answer.status_code, answer.json()) == (200, {"status": "ignored", "reason": "no_phone"})
-    assert redis_client.exists(record_key("main-shop", "checkouts", "tok-app-2"))  # noted
+    assert redis_client.exists(record_key(7, "checkouts", "tok-app-2"))  # noted
     assert redis_client.zcard(jobs.SCHEDULED_KEY) == 0

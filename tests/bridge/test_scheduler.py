@@ -36,7 +36,7 @@ def test_a_job_due_a_moment_ago_is_enqueued_and_one_due_soon_is_not(
     seconds and would leave a job due 20 ms ago waiting until the next second."""
     pushes.accept(redis_url, [pushes.order(external_id="1"), pushes.order(external_id="2")])
     due_id, later_id = (
-        redis_client.hget(record_key("shop", "orders", key), "job").decode() for key in "12"
+        redis_client.hget(record_key(7, "orders", key), "job").decode() for key in "12"
     )
     now = time.time()
     if now % 1 < 0.05:  # keep "20 ms ago" inside the current second
@@ -73,7 +73,7 @@ def test_a_job_due_in_300_ms_runs_within_a_bounded_delay_never_before_its_slot(
     def push_due_in_300_ms() -> None:
         run.wait_for_scheduler()
         pushes.accept(redis_url, [pushes.order()], settle=0.3)
-        job_id = redis_client.hget(record_key("shop", "orders", "1001"), "job")
+        job_id = redis_client.hget(record_key(7, "orders", "1001"), "job")
         run.due.append(float(redis_client.zscore(jobs.SCHEDULED_KEY, job_id)))
 
     run.work(push_due_in_300_ms, max_jobs=1)
@@ -94,14 +94,14 @@ def test_the_scheduler_process_sweeps_a_push_whose_job_was_lost(
     monkeypatch.setattr(defaults, "SWEEP_INTERVAL", 0.2)
     kanal = pushes.install(redis_client)
     pushes.accept(redis_url, [pushes.order()], settle=0)
-    lost = redis_client.hget(record_key("shop", "orders", "1001"), "job").decode()
+    lost = redis_client.hget(record_key(7, "orders", "1001"), "job").decode()
     redis_client.delete(jobs.job_key(lost))
     redis_client.zrem(jobs.SCHEDULED_KEY, lost)
 
     WorkerRun(redis_url).work(max_jobs=1)
 
     assert len(kanal.requests) == 1, "the scheduler's sweeper did not rescue the lost push"
-    assert redis_client.hget(record_key("shop", "orders", "1001"), "status") == b"delivered"
+    assert redis_client.hget(record_key(7, "orders", "1001"), "status") == b"delivered"
 
 
 # What bridge/scheduler.py takes from RQ's RQScheduler, beyond its constructor.

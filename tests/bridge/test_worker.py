@@ -56,7 +56,7 @@ def test_a_burst_run_pushes_what_is_due_to_kanal_over_http(
         run_worker(Settings.from_env({"REDIS_URL": redis_url}), config, burst=True)
         held = kanal.state.records[7]["orders"]
     assert held["1001"].body["total_price"] == "10.00"
-    assert redis_client.hget(record_key("shop", "orders", "1001"), "status") == b"delivered"
+    assert redis_client.hget(record_key(7, "orders", "1001"), "status") == b"delivered"
     assert redis_client.get(RQScheduler.get_locking_key(defaults.QUEUE_NAME)) is None
 
 

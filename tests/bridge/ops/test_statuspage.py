@@ -25,6 +25,7 @@ from bridge.delivery.limiter import pace_key
 from bridge.delivery.records import PENDING_KEY
 from bridge.intake.signatures import ShopifyVerifier
 from bridge.ops import health
+from tests.support import fresh_shopify_order
 
 pytestmark = pytest.mark.anyio
 
@@ -52,10 +53,11 @@ kanal_api_key = "{KANAL_KEY}"
 webhook_secrets = ["{SECRET}"]
 """
 PHONE = "+33 6 12 34 56 78"
-ORDER = (
+ORDER = fresh_shopify_order(
     (FIXTURES / "shopify" / "docs-sample-orders-create-customer-phone-on-addresses-only.json")
     .read_bytes()
-    .replace(b"555-555-SHIP", PHONE.encode())
+    .replace(b"555-555-SHIP", PHONE.encode()),
+    shop="main-shop.myshopify.com",
 )
 
 
