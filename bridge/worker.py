@@ -51,6 +51,15 @@ class Worker(SimpleWorker):
         else:
             self.scheduler.start()
 
+    def stop_scheduler(self) -> None:
+        """Stop the scheduler process, then drop its lock if it died holding it (a SIGTERM
+        that lands before its signal handlers are in place kills it outright): otherwise no
+        worker would schedule pushes until the lock expires, 61 s later. The lock is released
+        only if it still names this worker's scheduler, never a peer's."""
+        super().stop_scheduler()
+        if self.scheduler is not None:
+            self.scheduler.release_locks()
+
 
 def run_worker(settings: Settings, config: BridgeConfig, burst: bool = False) -> None:
     """Work the push queue until stopped (SIGTERM finishes the current push first)."""

@@ -40,7 +40,7 @@ def test_run_worker_builds_the_worker_from_the_defaults(
 
     worker: Worker = built["worker"]
     assert isinstance(worker, SimpleWorker), "pushes must run in-process (warm Kanal pool)"
-    assert [queue.name for queue in worker.queues] == [defaults.QUEUE_NAME]
+    assert worker.queues[0].name == defaults.QUEUE_NAME  # pushes first
     assert worker.serializer is JSONSerializer
     assert worker.maintenance_interval == defaults.WORKER_MAINTENANCE_INTERVAL
     assert worker.worker_ttl == defaults.WORKER_TTL
@@ -92,6 +92,30 @@ def test_maintenance_restarts_a_scheduler_that_died(
     assert len(kanal.requests) == 1, "the restarted scheduler did not schedule the push"
 
 
+def test_a_scheduler_that_died_holding_the_lock_does_not_keep_it_past_its_worker(
+    redis_url: str, redis_client: redis.Redis
+) -> None:
+    """Killed before it could release its lock (SIGTERM during start-up does that): the
+    worker's shutdown releases it, so the next worker schedules at once, not 61 s later."""
+    run = WorkerRun(redis_url)
+    lock = RQScheduler.get_locking_key(defaults.QUEUE_NAME)
+
+    def kill_the_scheduler() -> None:
+        os.kill(run.wait_for_scheduler(), signal.SIGKILL)
+
+    run.work(kill_the_scheduler, max_jobs=1, max_idle_time=1)
+    assert redis_client.get(lock) is None, "the dead scheduler's lock outlived its worker"
+
+
+def test_a_worker_leaves_a_peers_scheduler_lock_alone(redis_client: redis.Redis) -> None:
+    lock = RQScheduler.get_locking_key(defaults.QUEUE_NAME)
+    redis_client.set(lock, "another-worker", ex=60)
+    worker = Worker([jobs.queue(redis_client)], connection=redis_client)
+    worker._start_scheduler()
+    worker.stop_scheduler()
+    assert redis_client.get(lock) == b"another-worker"
+
+
 def test_rq_worker_still_starts_the_scheduler_the_way_the_worker_overrides() -> None:
     """bridge/worker.py replaces BaseWorker._start_scheduler; RQ must still call it so."""
     parameters = list(inspect.signature(BaseWorker._start_scheduler).parameters)
@@ -100,6 +124,9 @@ def test_rq_worker_still_starts_the_scheduler_the_way_the_worker_overrides() -> 
     )
     assert "self._start_scheduler(" in inspect.getsource(BaseWorker.work), (
         "RQ's worker no longer starts its scheduler through _start_scheduler"
+    )
+    assert "self.stop_scheduler()" in inspect.getsource(BaseWorker.teardown), (
+        "RQ's worker no longer stops its scheduler through stop_scheduler"
     )
     maintenance = inspect.getsource(BaseWorker.run_maintenance_tasks)
     assert "acquire_locks(auto_start=True)" in maintenance, (
