@@ -287,6 +287,21 @@ class Bridge:
     def start(self, kind: str, name: str | None = None) -> Process:
         return Process(name or kind, shlex.split(self.commands[kind]), self.env, self.logs)
 
+    def stop_workers(self) -> None:
+        """Stop every worker gracefully, once it runs: a worker stopped while it starts can
+        die holding the scheduler lock, which then keeps every other scheduler out for 61 s."""
+        if self.workers:
+            wait_until(self._scheduler_running, 30)
+        for worker in self.workers:
+            assert worker.stop() == 0, f"{worker.name} did not stop cleanly"
+        self.workers = []
+        assert not self._scheduler_running(), "the stopped worker kept the scheduler lock"
+
+    def _scheduler_running(self) -> bool:
+        lock = self.redis.exists("rq:scheduler-lock:kanal")
+        born = any(b"lock" not in key for key in self.redis.scan_iter("rq:scheduler:*"))
+        return bool(lock and born)
+
     def add_worker(self) -> Process:
         worker = self.start("worker", f"worker{len(self.workers) + 1}")
         self.workers.append(worker)

@@ -49,8 +49,7 @@ def test_acknowledged_orders_survive_a_redis_restart(
     url, process = own_redis
     port = int(url.rsplit(":", 1)[1].split("/")[0])
     bridge = Bridge(tmp_path, emulator, url)
-    for worker in bridge.workers:
-        worker.stop()
+    bridge.stop_workers()
     restarted = None
     try:
         assert bridge.shopify(shopify_order(6003, 1)).json() == {"status": "accepted"}
@@ -84,9 +83,7 @@ def test_acknowledged_orders_survive_a_redis_crash(
     assert probe.config_get("appendfsync") == {"appendfsync": "everysec"}
     probe.close()
     bridge = Bridge(tmp_path, emulator, url)
-    for worker in bridge.workers:
-        worker.stop()
-    bridge.workers = []
+    bridge.stop_workers()
     wanted = [str(order_id) for order_id in range(6201, 6221)]
     restarted = None
     try:
