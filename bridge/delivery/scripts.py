@@ -43,6 +43,23 @@ that will push it land in one atomic step: the fields come from RQ's `Job.to_dic
 keys from RQ's queue and registry objects (`bridge/delivery/jobs.py`).
 """
 
+# Lua shared by ACCEPT and FINISH: the version memory (bridge/delivery/versions.py). A
+# version is stored as (seconds since 2020-01-01) * 2, + 1 when the record is finished.
+_MEMORY = """
+local EPOCH = 1577836800
+local function remember(key, field, version, finished, at)
+  local seconds = math.floor(version / 1000000) - EPOCH
+  redis.call('HSET', key, field, seconds * 2 + (finished and 1 or 0))
+  redis.call('EXPIREAT', key, at)
+end
+local function recall(first, field)
+  for i = first, #KEYS do
+    local value = redis.call('HGET', KEYS[i], field)
+    if value then return tonumber(value) end
+  end
+end
+"""
+
 # Lua shared by FINISH and RELEASE: end the hold of the Kanal store whose pace hash is `pace`
 # when `rec` is its probe; returns when the hold began, or ''.
 _RELEASE = """
@@ -71,16 +88,23 @@ end
 # to its key on first touch, versions and pending state included, so newest-wins holds
 # across the upgrade; a pending one gets a new job (the old job finds its key gone and stands
 # down).
+# Versions outlive bodies: a record whose hash expired is compared with the version memory
+# (an older version is stale, the same one a duplicate, a finished record stays finished), and
+# goes on as a record Kanal holds (so a PATCH of an old order still reaches Kanal).
 # KEYS: record, pending index, delivery-id key ("" when none), job hash, scheduled registry,
-#       RQ queue set, the record's 0.1 key ("" when the same)
+#       RQ queue set, the record's 0.1 key ("" when the same), version memory keys (newest
+#       generation first)...
 # ARGV: op, version, body, core, full, ovl, nb, after, now, due, job id, delivery-id ttl,
 #       mark delivery id (1/0), queue key, finishing rank ("" when none), sticky overlay (1/0),
-#       tombstone ttl, bridge store key, job field/value pairs...
-ACCEPT = """
+#       tombstone ttl, bridge store key, version memory field, its expiry (unix seconds),
+#       job field/value pairs...
+ACCEPT = (
+    _MEMORY
+    + """
 local rec = KEYS[1]
 local op, version = ARGV[1], tonumber(ARGV[2])
 local rank, sticky = tonumber(ARGV[15]), ARGV[16] == '1'
-local JOB_FIELDS = 19
+local MEMORY_KEYS, JOB_FIELDS = 8, 21
 if KEYS[3] ~= '' and redis.call('EXISTS', KEYS[3]) == 1 then
   return 'duplicate'
 end
@@ -110,8 +134,28 @@ local function mark_seen()
     redis.call('SET', KEYS[3], '1', 'EX', ARGV[12])
   end
 end
-local cur = redis.call('HMGET', rec, 'v', 'full', 'job', 'dfull', 'status', 'body', 'fin', 'dv',
-                      'ovv', 'ovl', 'wait')
+local FIELDS = {'v', 'full', 'job', 'dfull', 'status', 'body', 'fin', 'dv', 'ovv', 'ovl', 'wait'}
+local cur = redis.call('HMGET', rec, unpack(FIELDS))
+local remembered = not cur[1] and not (sticky and op == 'patch') and recall(MEMORY_KEYS, ARGV[19])
+if remembered then
+  local seconds, finished = math.floor(remembered / 2), remembered % 2
+  local incoming = math.floor(version / 1000000) - EPOCH
+  if op == 'upsert' then
+    if finished == 1 then mark_seen() return 'finished' end
+    if incoming < seconds then mark_seen() return 'stale' end
+    if incoming == seconds then mark_seen() return 'duplicate' end
+  elseif op == 'delete' and version ~= 0 and incoming < seconds then
+    mark_seen()
+    return 'stale'
+  end
+  -- Kanal holds an older state: go on as with a delivered record that had expired.
+  local held_us = (seconds + EPOCH) * 1000000
+  redis.call('HSET', rec, 'v', held_us, 'dv', held_us, 'status', 'delivered', 'job', '',
+             'store', ARGV[18])
+  if finished == 1 then redis.call('HSET', rec, 'fin', 3) end
+  redis.call('EXPIRE', rec, ARGV[17])
+  cur = redis.call('HMGET', rec, unpack(FIELDS))
+end
 local held, fin = tonumber(cur[1]), tonumber(cur[7])
 if op == 'patch' then
   if not held and not rank and not sticky then mark_seen() return 'unknown_record' end
@@ -127,6 +171,7 @@ if op == 'patch' then
     if not held then
       redis.call('HSET', rec, 'v', 0, 'status', 'delivered', 'job', '', 'store', ARGV[18])
       redis.call('EXPIRE', rec, ARGV[17])
+      if rank then remember(KEYS[MEMORY_KEYS], ARGV[19], 0, true, ARGV[20]) end
     end
     if rank then redis.call('HSET', rec, 'fin', rank) end
     if sticky then redis.call('HSET', rec, 'ovv', version) end
@@ -174,6 +219,7 @@ end
 schedule(math.max(tonumber(ARGV[10]), tonumber(ARGV[7]) or 0))
 return 'scheduled'
 """
+)
 
 # Take ownership of a record's push for a running job, and return the record.
 # Invariant: one push per record at a time: only the job named in `job` (or any job when
@@ -217,17 +263,18 @@ return att
 # delivered before is not marked as held by Kanal (a checkout finished before it was sent).
 # The call that settles the record also releases its Kanal store when the record was the
 # store's probe (Kanal accepted it: the key and the store work again).
-# KEYS: record, pending index, pace hash of its Kanal store ("" when no call was made)
+# The version settled is remembered (version memory) for when the record's hash has expired.
+# KEYS: record, pending index, pace hash of its Kanal store ("" when no call was made),
+#       version memory key of the current generation
 # ARGV: job id, sent version, sent core digest, sent full digest, sent overlay, ttl,
-#       keep body and overlay (1/0), Kanal holds it (1/0)
+#       keep body and overlay (1/0), Kanal holds it (1/0), version memory field, its expiry
 # Returns {outcome, held since}: outcome done | again | lost, and when the released hold
 # began ('' when nothing was released).
 FINISH = (
-    """
-"""
-    + _RELEASE
+    _RELEASE
+    + _MEMORY
     + """
-local cur = redis.call('HMGET', KEYS[1], 'job', 'v', 'ovl', 'op')
+local cur = redis.call('HMGET', KEYS[1], 'job', 'v', 'ovl', 'op', 'fin')
 if cur[1] ~= ARGV[1] then return {'lost', ''} end
 local released = release(KEYS[3], KEYS[1])
 redis.call('HSET', KEYS[1], 'att', 0)
@@ -257,6 +304,7 @@ else
 end
 redis.call('ZREM', KEYS[2], KEYS[1])
 redis.call('EXPIRE', KEYS[1], ARGV[6])
+remember(KEYS[4], ARGV[9], tonumber(cur[2]), (tonumber(cur[5]) or 0) > 0, ARGV[10])
 return {'done', released}
 """
 )
@@ -346,9 +394,7 @@ return {'held', due}
 # Returns when the hold began (unix seconds, a string), or '' when this record was not the
 # probe of a held store.
 RELEASE = (
-    """
-"""
-    + _RELEASE
+    _RELEASE
     + """
 return release(KEYS[1], ARGV[1])
 """
