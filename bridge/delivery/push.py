@@ -141,7 +141,10 @@ def push(key: str, slot: float | None = None) -> str:
         return _settle(rt, record, job_id, None, kanal_id)
 
     if slot is None or rt.limiter.paused_until(kanal_id) > now:
-        turn = rt.limiter.take(kanal_id, rt.config.rate_for(kanal_id), record.key, job_id, now)
+        rate = rt.config.rate_for(kanal_id)
+        turn = rt.limiter.take(kanal_id, rate, record.key, job_id, now, bulk=record.bulk)
+        if turn.kind == "bulk":
+            return "bulk: waits for a call slot live traffic leaves free"
         if turn.kind == "parked":
             metrics.push_outcome(record.store, "parked")
             return f"parked: Kanal store {kanal_id} is held"

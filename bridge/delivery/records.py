@@ -17,16 +17,17 @@ import redis
 import redis.asyncio
 from redis.commands.core import AsyncScript, Script
 
-from bridge import defaults
+from bridge import defaults, metrics
 from bridge.config import BridgeConfig
-from bridge.delivery import jobs, scripts, versions
-from bridge.delivery.limiter import pace_key, parked_key
+from bridge.delivery import jobs, limiter, scripts, versions
+from bridge.delivery.limiter import Limiter, bulk_key, pace_key, parked_key
 from bridge.delivery.prefix import apply_prefix
 from bridge.errors import StorageUnavailable
 from mappers import Action, Delete, Ignored, Patch, Resource, Upsert
 from mappers.kanal import encode
 
-PENDING_KEY = f"{defaults.KEY_PREFIX}:pending"
+# Every pending record (but bulk ones waiting for a free slot), scored by when it became due.
+PENDING_KEY = limiter.PENDING_KEY
 
 # Fields Kanal's PATCH endpoint can change, per resource; the rest needs a POST.
 PATCHABLE: dict[str, tuple[str, ...]] = {
@@ -134,6 +135,7 @@ class Record:
     status: str
     finished: int = 0
     unsure: bool = False  # a POST of it got no answer: Kanal may or may not hold it
+    bulk: bool = False  # backfill/reconcile traffic: only takes call slots free now
 
     @classmethod
     def from_hash(cls, key: str, raw: dict[bytes, bytes]) -> Record:
@@ -166,6 +168,7 @@ class Record:
             status=s("status"),
             finished=int(s("fin") or 0),
             unsure=s("unsure") == "1",
+            bulk=s("bulk") == "1",
         )
 
     @property
@@ -207,6 +210,42 @@ class RecordStore:
         return _answer(outcomes)
 
 
+class SyncRecordStore:
+    """The worker's way in for records fetched from a shop's API (backfill, reconciliation):
+    the same ACCEPT script as webhooks, so versions, coalescing and newest-wins hold whatever
+    order the two sources arrive in."""
+
+    def __init__(
+        self,
+        client: redis.Redis,
+        stores: Mapping[str, Namespace],
+        settle_seconds: float = defaults.SETTLE_SECONDS,
+        remember_days: float = defaults.REMEMBER_VERSIONS_DAYS,
+    ) -> None:
+        self._client = client
+        self._arguments = _Arguments(stores, settle_seconds, remember_days)
+        self._accept: Script = client.register_script(scripts.ACCEPT)
+
+    def accept_fetched(self, store: str, actions: Sequence[Action], *, bulk: bool) -> str:
+        """Store records fetched from `store`'s API; answer as `RecordStore.accept` does.
+
+        A version equal to the one the bridge holds is already held: `duplicate`, no call.
+        `bulk` (backfill, reconcile) puts a record that becomes pending in the bulk lane: it
+        only takes call slots live traffic leaves free. A webhook for it makes it live."""
+        todo = [action for action in actions if not isinstance(action, Ignored)]
+        outcomes = []
+        for action in todo:
+            keys, args = self._arguments(store, action, "", last=False, fetched=True, bulk=bulk)
+            outcome = self._accept(keys=keys, args=args)
+            outcomes.append(outcome.decode() if isinstance(outcome, bytes) else str(outcome))
+            metrics.fetched(store, action.resource, "bulk" if bulk else "live", outcomes[-1])
+        return _answer(outcomes)
+
+    def bulk_pending(self, kanal_store_id: int) -> int:
+        """How many bulk records of this Kanal store wait for a call slot (flow control)."""
+        return Limiter(self._client).bulk_pending(kanal_store_id)
+
+
 def _answer(outcomes: list[str]) -> str:
     best = min(outcomes, key=_PRECEDENCE.index, default="unknown_record")
     return "accepted" if best in ("scheduled", "merged") else best
@@ -223,7 +262,14 @@ class _Arguments:
         self._remember_days = remember_days
 
     def __call__(
-        self, store: str, original: Upsert | Patch | Delete, seen: str, *, last: bool
+        self,
+        store: str,
+        original: Upsert | Patch | Delete,
+        seen: str,
+        *,
+        last: bool,
+        fetched: bool = False,
+        bulk: bool = False,
     ) -> tuple[list[str], list[Any]]:
         namespace = self._stores.get(store)
         if namespace is None:
@@ -270,6 +316,7 @@ class _Arguments:
             jobs.SCHEDULED_KEY,
             jobs.QUEUES_SET_KEY,
             "" if legacy == key else legacy,
+            bulk_key(kanal_id),
             *memory.keys,
         ]
         args: list[Any] = [
@@ -293,6 +340,8 @@ class _Arguments:
             store,
             memory.field,
             memory.expire_at,
+            "1" if fetched else "0",
+            "1" if bulk else "0",
             *jobs.push_job_fields(job_id, key, store=store),
         ]
         return keys, args
