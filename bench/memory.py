@@ -69,7 +69,11 @@ def used_memory(client: redis.Redis) -> int:
 
 async def _fill(redis_url: str, count: int) -> None:
     client = redis.asyncio.Redis.from_url(redis_url)
-    store = RecordStore(client, {STORE.key: Namespace(STORE.kanal_store_id)}, settle_seconds=0)
+    store = RecordStore(
+        client,
+        {STORE.key: Namespace(STORE.kanal_store_id, "", STORE.requests_per_minute)},
+        settle_seconds=0,
+    )
     try:
         for n, action in enumerate(actions(count, 9_500_000_000)):
             await store.accept(STORE.key, [action], f"delivery-{n}")

@@ -58,7 +58,11 @@ def actions(count: int, first_id: int) -> list[Upsert]:
 
 async def _fill(redis_url: str, todo: list[Upsert]) -> None:
     client = redis.asyncio.Redis.from_url(redis_url)
-    store = RecordStore(client, {STORE.key: Namespace(STORE.kanal_store_id)}, settle_seconds=0)
+    store = RecordStore(
+        client,
+        {STORE.key: Namespace(STORE.kanal_store_id, "", STORE.requests_per_minute)},
+        settle_seconds=0,
+    )
     try:
         for action in todo:
             await store.accept(STORE.key, [action], None)

@@ -106,7 +106,12 @@ def create_app(
         )
         probes.redis = client
         settle = config.delivery.settle_seconds if config else defaults.SETTLE_SECONDS
-        webhooks.records = RecordStore(client, namespaces(config) if config else {}, settle)
+        remember = (
+            config.delivery.remember_versions_days if config else defaults.REMEMBER_VERSIONS_DAYS
+        )
+        webhooks.records = RecordStore(
+            client, namespaces(config) if config else {}, settle, remember
+        )
         app.state.redis = client
         flusher = asyncio.create_task(metrics.flush_forever(client))
         alert_thread = alerts.start(settings.redis_url, config) if redis is None else None

@@ -64,9 +64,14 @@ class KanalConfig(_Strict):
 
 
 class DeliveryConfig(_Strict):
-    """How the bridge delivers: how long a new record settles before its first push."""
+    """How the bridge delivers: how long a new record settles before its first push, and how
+    long the version Kanal holds of each record is remembered (replays older than it are
+    refused)."""
 
     settle_seconds: float = Field(defaults.SETTLE_SECONDS, ge=0, le=300)
+    remember_versions_days: float = Field(
+        defaults.REMEMBER_VERSIONS_DAYS, ge=defaults.DELIVERED_RECORD_TTL / 86400, le=3660
+    )
 
 
 class BridgeSection(_Strict):

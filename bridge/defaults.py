@@ -93,6 +93,14 @@ SHOPIFY_MAX_DELIVERY_AGE = 48 * 3600
 # that a late retry or a reordered delivery cannot overwrite a newer state in Kanal.
 DELIVERED_RECORD_TTL = 3 * 24 * 3600
 
+# After that, the version Kanal holds of each record is remembered for this long
+# ([delivery] remember_versions_days), in a few bytes (bridge/delivery/versions.py), so that
+# an old signed body replayed months later is still refused as older than what Kanal holds.
+# Generations of VERSION_PERIOD_DAYS keep every hash within Redis's compact encoding at a
+# million records a day.
+REMEMBER_VERSIONS_DAYS = 90.0
+VERSION_PERIOD_DAYS = 7
+
 # A record that failed permanently keeps its body this long, for `failed retry`.
 FAILED_RECORD_TTL = 30 * 24 * 3600
 

@@ -181,6 +181,13 @@ UNANSWERED_POSTS = Family(
     "again), reposted (no probe possible: POSTed again).",
     ("store", "resource", "outcome"),
 )
+FETCHED = Family(
+    "kanal_bridge_fetched_records",
+    "Records fetched from a shop's API (backfill, reconciliation) offered to the record store, "
+    "by lane (bulk, live) and outcome (scheduled: new to Kanal; merged; duplicate: already "
+    "held; stale...).",
+    ("store", "resource", "lane", "outcome"),
+)
 KANAL_HOLDS = Family(
     "kanal_bridge_kanal_holds",
     "Kanal stores held because Kanal refused them as a whole, by the bridge store refused "
@@ -208,6 +215,7 @@ FAMILIES: tuple[Family, ...] = (
     PUSH_OUTCOMES,
     RATE_LIMITED,
     UNANSWERED_POSTS,
+    FETCHED,
     KANAL_HOLDS,
     BUDGET_WAITS,
     BUDGET_WAIT_SECONDS,
@@ -487,6 +495,11 @@ def rate_limited(store: str) -> None:
 def unanswered_post(store: str, resource: str, outcome: str) -> None:
     """Count how a POST that got no answer was resolved (landed, not_landed, reposted)."""
     BUFFER.inc(UNANSWERED_POSTS, store, resource, outcome)
+
+
+def fetched(store: str, resource: str, lane: str, outcome: str) -> None:
+    """Count one record fetched from a shop's API, by how the record store took it."""
+    BUFFER.inc(FETCHED, store, resource, lane, _reason(outcome))
 
 
 def kanal_held(store: str, reason: str) -> None:

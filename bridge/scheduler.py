@@ -3,7 +3,9 @@
 RQ's scheduler compares whole seconds and sleeps a second between rounds, which would bunch
 a fast store's paced calls at each second. This one compares float times every
 `defaults.SCHEDULER_INTERVAL`, keeps RQ's locking (one active scheduler across all worker
-processes), and runs the sweeper that rescues pushes whose job died with its worker.
+processes), gives waiting bulk records the call slots live traffic leaves free
+(`bridge.delivery.bulk`), and runs the sweeper that rescues pushes whose job died with its
+worker.
 
 It overrides two methods of RQ's `RQScheduler` and relies on its attributes and lock
 helpers; tests/bridge/test_scheduler.py checks each of them, so an RQ upgrade that changes
@@ -20,6 +22,8 @@ from rq.job import Job
 from rq.scheduler import RQScheduler
 
 from bridge import defaults
+from bridge.delivery import push as delivery
+from bridge.delivery.bulk import BulkLane
 from bridge.delivery.sweeper import sweep
 
 
@@ -31,6 +35,7 @@ class PacedScheduler(RQScheduler):
         kwargs.setdefault("interval", 1)
         super().__init__(*args, **kwargs)
         self.tick = defaults.SCHEDULER_INTERVAL
+        self._bulk: BulkLane | None = None
 
     def enqueue_scheduled_jobs(self) -> None:
         """Enqueue every job whose scheduled time has come."""
@@ -54,6 +59,19 @@ class PacedScheduler(RQScheduler):
                 pipeline.execute()
         self._status = self.Status.STARTED
 
+    def pump_bulk(self) -> int:
+        """Dispatch the bulk records whose Kanal store has a call slot free now."""
+        if self._bulk is None:
+            try:
+                config = delivery.runtime().config
+            except RuntimeError:  # no push runtime in this process: no bulk lane either
+                return 0
+            rates = {
+                s.kanal_store_id: config.rate_for(s.kanal_store_id) for s in config.stores.values()
+            }
+            self._bulk = BulkLane(self.connection, rates)
+        return self._bulk.pump()
+
     def work(self) -> None:
         """Schedule every tick, beat the heart every second, sweep every SWEEP_INTERVAL."""
         self._install_signal_handlers()
@@ -66,6 +84,8 @@ class PacedScheduler(RQScheduler):
             if now - last_beat >= 1.0:
                 self.heartbeat()
                 last_beat = now
+            if self._acquired_locks:
+                self.pump_bulk()
             self.enqueue_scheduled_jobs()
             if self._acquired_locks and now - last_sweep >= defaults.SWEEP_INTERVAL:
                 sweep(self.connection)

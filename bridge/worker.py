@@ -69,7 +69,7 @@ def run_worker(settings: Settings, config: BridgeConfig, burst: bool = False) ->
         delivery.Runtime(
             config=config,
             kanal=kanal,
-            records=WorkerRecords(connection),
+            records=WorkerRecords(connection, config.delivery.remember_versions_days),
             limiter=Limiter(connection),
         )
     )

@@ -26,6 +26,8 @@ from redis.commands.core import Script
 from bridge import defaults
 from bridge.delivery import scripts
 
+PENDING_KEY = f"{defaults.KEY_PREFIX}:pending"
+
 
 def pace_key(kanal_store_id: int) -> str:
     """The Redis key holding one Kanal store's pacing state."""
@@ -37,6 +39,11 @@ def parked_key(kanal_store_id: int) -> str:
     return f"{defaults.KEY_PREFIX}:parked:{kanal_store_id}"
 
 
+def bulk_key(kanal_store_id: int | str) -> str:
+    """The sorted set of a Kanal store's bulk records waiting for a free call slot."""
+    return f"{defaults.KEY_PREFIX}:bulk:{kanal_store_id}"
+
+
 def interval_for(requests_per_minute: int) -> float:
     """Seconds between two calls to one Kanal store."""
     return 60.0 / (requests_per_minute * (1.0 - defaults.PACING_MARGIN))
@@ -45,8 +52,9 @@ def interval_for(requests_per_minute: int) -> float:
 @dataclass(frozen=True, slots=True)
 class Turn:
     """What a record may do now: `slot` call at `at` (now or later); `probe` wait until `at`
-    (its store is held and it is the probe); `parked` nothing (its store is held); `held` its
-    store was just held and it probes at `at`; `lost` its job no longer owns it."""
+    (its store is held and it is the probe); `parked` nothing (its store is held); `bulk`
+    nothing (a bulk record, no slot free now: it waits in the bulk set); `held` its store was
+    just held and it probes at `at`; `lost` its job no longer owns it."""
 
     kind: str
     at: float = 0.0
@@ -88,12 +96,21 @@ class Limiter:
         record_key: str,
         job_id: str,
         now: float | None = None,
+        *,
+        bulk: bool = False,
     ) -> Turn:
-        """The turn of one record's job: a slot, or the probe's wait, or parked (held store)."""
+        """The turn of one record's job: a slot, the probe's wait, parked (held store), or
+        back to the bulk set (a bulk record only takes a slot that is free now)."""
         now = time.time() if now is None else now
         kind, at = self._reserve(
-            keys=[pace_key(kanal_store_id), record_key, parked_key(kanal_store_id)],
-            args=[repr(now), repr(interval_for(requests_per_minute)), job_id],
+            keys=[
+                pace_key(kanal_store_id),
+                record_key,
+                parked_key(kanal_store_id),
+                bulk_key(kanal_store_id),
+                PENDING_KEY,
+            ],
+            args=[repr(now), repr(interval_for(requests_per_minute)), job_id, int(bulk)],
         )
         when = float(at)
         # The script keeps microseconds: a slot "now" may come back a fraction of one later.
@@ -157,6 +174,10 @@ class Limiter:
     def parked(self, kanal_store_id: int) -> int:
         """How many records wait for the store's release."""
         return int(self._client.zcard(parked_key(kanal_store_id)))
+
+    def bulk_pending(self, kanal_store_id: int) -> int:
+        """How many bulk records of the store wait for a free call slot."""
+        return int(self._client.zcard(bulk_key(kanal_store_id)))
 
 
 def hold_from(values: Sequence[bytes | str | None]) -> Hold | None:

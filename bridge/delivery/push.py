@@ -23,7 +23,7 @@ from bridge import defaults, metrics
 from bridge.config import BridgeConfig
 from bridge.delivery import jobs
 from bridge.delivery.kanal import Call, KanalClient
-from bridge.delivery.limiter import Limiter, interval_for, pace_key
+from bridge.delivery.limiter import Limiter, interval_for
 from bridge.delivery.records import PATCHABLE, Record, WorkerRecords, record_key
 from bridge.errors import (
     KanalError,
@@ -135,13 +135,16 @@ def push(key: str, slot: float | None = None) -> str:
         rt.records.handoff(record.key, job_id, now + DEPENDENCY_WAIT, store=record.store)
         return "waiting for " + jobs.describe(record.after, record.store)
 
+    kanal_id = store.kanal_store_id
     call = plan(record)
     if call is None:
-        return _settle(rt, record, job_id, None)
+        return _settle(rt, record, job_id, None, kanal_id)
 
-    kanal_id = store.kanal_store_id
     if slot is None or rt.limiter.paused_until(kanal_id) > now:
-        turn = rt.limiter.take(kanal_id, rt.config.rate_for(kanal_id), record.key, job_id, now)
+        rate = rt.config.rate_for(kanal_id)
+        turn = rt.limiter.take(kanal_id, rate, record.key, job_id, now, bulk=record.bulk)
+        if turn.kind == "bulk":
+            return "bulk: waits for a call slot live traffic leaves free"
         if turn.kind == "parked":
             metrics.push_outcome(record.store, "parked")
             return f"parked: Kanal store {kanal_id} is held"
@@ -215,19 +218,19 @@ def _called(record: Record, call: Call, status: int | None, started: float, outc
     )
 
 
-def _settle(
-    rt: Runtime, record: Record, job_id: str, call: Call | None, kanal_id: int | None = None
-) -> str:
+def _settle(rt: Runtime, record: Record, job_id: str, call: Call | None, kanal_id: int) -> str:
     outcome, held_since = rt.records.finish(
         record,
         job_id,
         core=record.core,
         full=record.full,
         overlay=record.overlay,
+        kanal_store_id=kanal_id,
+        requests_per_minute=rt.config.rate_for(kanal_id),
         held=call is not None or record.delivered,
-        pace=pace_key(kanal_id) if call is not None and kanal_id is not None else "",
+        called=call is not None,
     )
-    if held_since is not None and kanal_id is not None:
+    if held_since is not None:
         _resumed(rt, kanal_id, record, held_since)
     sent = f"{call.method} {call.path}" if call else "nothing to send"
     if outcome == "again":

@@ -17,16 +17,17 @@ import redis
 import redis.asyncio
 from redis.commands.core import AsyncScript, Script
 
-from bridge import defaults
+from bridge import defaults, metrics
 from bridge.config import BridgeConfig
-from bridge.delivery import jobs, scripts
-from bridge.delivery.limiter import pace_key, parked_key
+from bridge.delivery import jobs, limiter, scripts, versions
+from bridge.delivery.limiter import Limiter, bulk_key, pace_key, parked_key
 from bridge.delivery.prefix import apply_prefix
 from bridge.errors import StorageUnavailable
 from mappers import Action, Delete, Ignored, Patch, Resource, Upsert
 from mappers.kanal import encode
 
-PENDING_KEY = f"{defaults.KEY_PREFIX}:pending"
+# Every pending record (but bulk ones waiting for a free slot), scored by when it became due.
+PENDING_KEY = limiter.PENDING_KEY
 
 # Fields Kanal's PATCH endpoint can change, per resource; the rest needs a POST.
 PATCHABLE: dict[str, tuple[str, ...]] = {
@@ -58,16 +59,22 @@ _PRECEDENCE = ("scheduled", "merged", "noted", "duplicate", "stale", "finished",
 
 @dataclass(frozen=True, slots=True)
 class Namespace:
-    """Where a bridge store's records live: its Kanal store, and the prefix of its ids there."""
+    """Where a bridge store's records live: its Kanal store, the prefix of its ids there, and
+    the Kanal store's call budget (which sizes its version memory)."""
 
     kanal_store_id: int
     prefix: str = ""
+    requests_per_minute: int = defaults.REQUESTS_PER_MINUTE
 
 
 def namespaces(config: BridgeConfig) -> dict[str, Namespace]:
     """Each configured store's namespace, by store key."""
     return {
-        key: Namespace(store.kanal_store_id, store.external_id_prefix)
+        key: Namespace(
+            store.kanal_store_id,
+            store.external_id_prefix,
+            config.rate_for(store.kanal_store_id),
+        )
         for key, store in config.stores.items()
     }
 
@@ -128,6 +135,7 @@ class Record:
     status: str
     finished: int = 0
     unsure: bool = False  # a POST of it got no answer: Kanal may or may not hold it
+    bulk: bool = False  # backfill/reconcile traffic: only takes call slots free now
 
     @classmethod
     def from_hash(cls, key: str, raw: dict[bytes, bytes]) -> Record:
@@ -160,6 +168,7 @@ class Record:
             status=s("status"),
             finished=int(s("fin") or 0),
             unsure=s("unsure") == "1",
+            bulk=s("bulk") == "1",
         )
 
     @property
@@ -176,9 +185,10 @@ class RecordStore:
         client: redis.asyncio.Redis,
         stores: Mapping[str, Namespace],
         settle_seconds: float = defaults.SETTLE_SECONDS,
+        remember_days: float = defaults.REMEMBER_VERSIONS_DAYS,
     ) -> None:
         self._client = client
-        self._arguments = _Arguments(stores, settle_seconds)
+        self._arguments = _Arguments(stores, settle_seconds, remember_days)
         self._accept: AsyncScript = client.register_script(scripts.ACCEPT)
 
     async def accept(self, store: str, actions: Sequence[Action], delivery_id: str | None) -> str:
@@ -200,6 +210,42 @@ class RecordStore:
         return _answer(outcomes)
 
 
+class SyncRecordStore:
+    """The worker's way in for records fetched from a shop's API (backfill, reconciliation):
+    the same ACCEPT script as webhooks, so versions, coalescing and newest-wins hold whatever
+    order the two sources arrive in."""
+
+    def __init__(
+        self,
+        client: redis.Redis,
+        stores: Mapping[str, Namespace],
+        settle_seconds: float = defaults.SETTLE_SECONDS,
+        remember_days: float = defaults.REMEMBER_VERSIONS_DAYS,
+    ) -> None:
+        self._client = client
+        self._arguments = _Arguments(stores, settle_seconds, remember_days)
+        self._accept: Script = client.register_script(scripts.ACCEPT)
+
+    def accept_fetched(self, store: str, actions: Sequence[Action], *, bulk: bool) -> str:
+        """Store records fetched from `store`'s API; answer as `RecordStore.accept` does.
+
+        A version equal to the one the bridge holds is already held: `duplicate`, no call.
+        `bulk` (backfill, reconcile) puts a record that becomes pending in the bulk lane: it
+        only takes call slots live traffic leaves free. A webhook for it makes it live."""
+        todo = [action for action in actions if not isinstance(action, Ignored)]
+        outcomes = []
+        for action in todo:
+            keys, args = self._arguments(store, action, "", last=False, fetched=True, bulk=bulk)
+            outcome = self._accept(keys=keys, args=args)
+            outcomes.append(outcome.decode() if isinstance(outcome, bytes) else str(outcome))
+            metrics.fetched(store, action.resource, "bulk" if bulk else "live", outcomes[-1])
+        return _answer(outcomes)
+
+    def bulk_pending(self, kanal_store_id: int) -> int:
+        """How many bulk records of this Kanal store wait for a call slot (flow control)."""
+        return Limiter(self._client).bulk_pending(kanal_store_id)
+
+
 def _answer(outcomes: list[str]) -> str:
     best = min(outcomes, key=_PRECEDENCE.index, default="unknown_record")
     return "accepted" if best in ("scheduled", "merged") else best
@@ -208,12 +254,22 @@ def _answer(outcomes: list[str]) -> str:
 class _Arguments:
     """The keys and arguments of one ACCEPT call, for the web's and the worker's record store."""
 
-    def __init__(self, stores: Mapping[str, Namespace], settle_seconds: float) -> None:
+    def __init__(
+        self, stores: Mapping[str, Namespace], settle_seconds: float, remember_days: float
+    ) -> None:
         self._stores = stores
         self._settle = settle_seconds
+        self._remember_days = remember_days
 
     def __call__(
-        self, store: str, original: Upsert | Patch | Delete, seen: str, *, last: bool
+        self,
+        store: str,
+        original: Upsert | Patch | Delete,
+        seen: str,
+        *,
+        last: bool,
+        fetched: bool = False,
+        bulk: bool = False,
     ) -> tuple[list[str], list[Any]]:
         namespace = self._stores.get(store)
         if namespace is None:
@@ -244,6 +300,14 @@ class _Arguments:
         else:
             op = "delete"
         job_id = jobs.new_job_id()
+        memory = versions.memory(
+            kanal_id,
+            namespace.requests_per_minute,
+            action.resource,
+            action.external_id,
+            now,
+            self._remember_days,
+        )
         keys = [
             key,
             PENDING_KEY,
@@ -252,6 +316,8 @@ class _Arguments:
             jobs.SCHEDULED_KEY,
             jobs.QUEUES_SET_KEY,
             "" if legacy == key else legacy,
+            bulk_key(kanal_id),
+            *memory.keys,
         ]
         args: list[Any] = [
             op,
@@ -272,6 +338,10 @@ class _Arguments:
             "1" if action.resource in STICKY else "0",
             defaults.DELIVERED_RECORD_TTL,
             store,
+            memory.field,
+            memory.expire_at,
+            "1" if fetched else "0",
+            "1" if bulk else "0",
             *jobs.push_job_fields(job_id, key, store=store),
         ]
         return keys, args
@@ -280,8 +350,11 @@ class _Arguments:
 class WorkerRecords:
     """The worker's side: claim a push, hand it over to a later job, settle it."""
 
-    def __init__(self, client: redis.Redis) -> None:
+    def __init__(
+        self, client: redis.Redis, remember_days: float = defaults.REMEMBER_VERSIONS_DAYS
+    ) -> None:
         self._client = client
+        self._remember_days = remember_days
         self._claim: Script = client.register_script(scripts.CLAIM)
         self._handoff: Script = client.register_script(scripts.HANDOFF)
         self._finish: Script = client.register_script(scripts.FINISH)
@@ -332,17 +405,32 @@ class WorkerRecords:
         core: str,
         full: str,
         overlay: bytes,
+        kanal_store_id: int,
+        requests_per_minute: int,
         held: bool = True,
-        pace: str = "",
+        called: bool = False,
     ) -> tuple[str, float | None]:
         """Remember what Kanal acknowledged: 'done', or 'again' when a newer state arrived.
 
         `held` is False when no call was made for a record Kanal never held: nothing is then
-        remembered as delivered. `pace` (the pace hash of the Kanal store a call went to)
-        releases that store when the record was its probe: the second value is then when the
-        hold began (None when nothing was released)."""
+        remembered as delivered. `called`: a call went to the Kanal store, which it releases
+        when the record was its probe; the second value is then when the hold began (None
+        when nothing was released). The version settled goes into the version memory."""
+        memory = versions.memory(
+            kanal_store_id,
+            requests_per_minute,
+            record.resource,
+            record.external_id,
+            time.time(),
+            self._remember_days,
+        )
         outcome, since = self._finish(
-            keys=[record.key, PENDING_KEY, pace],
+            keys=[
+                record.key,
+                PENDING_KEY,
+                pace_key(kanal_store_id) if called else "",
+                memory.keys[0],
+            ],
             args=[
                 job_id,
                 record.version,
@@ -352,6 +440,8 @@ class WorkerRecords:
                 defaults.DELIVERED_RECORD_TTL,
                 "1" if record.resource in POST_ONLY else "0",
                 "1" if held else "0",
+                memory.field,
+                memory.expire_at,
             ],
         )
         return outcome.decode(), float(since) if since else None

@@ -18,7 +18,11 @@ to Kanal, with the store's prefix) holds:
   dv dcore dfull   version and digests of what Kanal last acknowledged
   job     id of the one RQ job that owns the pending push ("" when none)
   status  pending | delivered | failed;   att  transient failures so far
-  wait    "parked": pending without a job while its Kanal store is held (kb:parked:{id})
+  wait    why a pending record has no job: "parked" while its Kanal store is held
+          (kb:parked:{id}); "bulk" while it waits for a free call slot (kb:bulk:{id}, not in
+          kb:pending: a backlog of backfill is not late)
+  bulk    1: backfill/reconcile traffic (fetched from the shop's API): it takes only call
+          slots live traffic leaves free; a webhook for the record makes it live again
   unsure  1: a POST of it got no answer (it may have landed): dv/dcore then describe that
           POST, so the next push is a PATCH, whose 200 or 404 says whether it landed
 
@@ -41,6 +45,23 @@ While held the hash never expires; its records wait, without a job, in the sorte
 RQ's own job hash is written here too (ACCEPT and HANDOFF), so that a record and the job
 that will push it land in one atomic step: the fields come from RQ's `Job.to_dict()`, the
 keys from RQ's queue and registry objects (`bridge/delivery/jobs.py`).
+"""
+
+# Lua shared by ACCEPT and FINISH: the version memory (bridge/delivery/versions.py). A
+# version is stored as (seconds since 2020-01-01) * 2, + 1 when the record is finished.
+_MEMORY = """
+local EPOCH = 1577836800
+local function remember(key, field, version, finished, at)
+  local seconds = math.floor(version / 1000000) - EPOCH
+  redis.call('HSET', key, field, seconds * 2 + (finished and 1 or 0))
+  redis.call('EXPIREAT', key, at)
+end
+local function recall(first, field)
+  for i = first, #KEYS do
+    local value = redis.call('HGET', KEYS[i], field)
+    if value then return tonumber(value) end
+  end
+end
 """
 
 # Lua shared by FINISH and RELEASE: end the hold of the Kanal store whose pace hash is `pace`
@@ -71,16 +92,28 @@ end
 # to its key on first touch, versions and pending state included, so newest-wins holds
 # across the upgrade; a pending one gets a new job (the old job finds its key gone and stands
 # down).
+# Versions outlive bodies: a record whose hash expired is compared with the version memory
+# (an older version is stale, the same one a duplicate, a finished record stays finished), and
+# goes on as a record Kanal holds (so a PATCH of an old order still reaches Kanal).
+# One way in: records fetched from a shop's API come through here too; for them the version
+# Kanal already holds is "already held" (duplicate, no call). A bulk record (backfill,
+# reconcile) that becomes pending waits in its Kanal store's bulk set without a job (the
+# scheduler gives it one when a call slot is free now); a live action on it makes it live.
 # KEYS: record, pending index, delivery-id key ("" when none), job hash, scheduled registry,
-#       RQ queue set, the record's 0.1 key ("" when the same)
+#       RQ queue set, the record's 0.1 key ("" when the same), bulk set of its Kanal store,
+#       version memory keys (newest generation first)...
 # ARGV: op, version, body, core, full, ovl, nb, after, now, due, job id, delivery-id ttl,
 #       mark delivery id (1/0), queue key, finishing rank ("" when none), sticky overlay (1/0),
-#       tombstone ttl, bridge store key, job field/value pairs...
-ACCEPT = """
+#       tombstone ttl, bridge store key, version memory field, its expiry (unix seconds),
+#       fetched from the shop's API (1/0), bulk (1/0), job field/value pairs...
+ACCEPT = (
+    _MEMORY
+    + """
 local rec = KEYS[1]
 local op, version = ARGV[1], tonumber(ARGV[2])
 local rank, sticky = tonumber(ARGV[15]), ARGV[16] == '1'
-local JOB_FIELDS = 19
+local fetched, bulk = ARGV[21] == '1', ARGV[22] == '1'
+local MEMORY_KEYS, JOB_FIELDS = 9, 23
 if KEYS[3] ~= '' and redis.call('EXISTS', KEYS[3]) == 1 then
   return 'duplicate'
 end
@@ -110,8 +143,28 @@ local function mark_seen()
     redis.call('SET', KEYS[3], '1', 'EX', ARGV[12])
   end
 end
-local cur = redis.call('HMGET', rec, 'v', 'full', 'job', 'dfull', 'status', 'body', 'fin', 'dv',
-                      'ovv', 'ovl', 'wait')
+local FIELDS = {'v', 'full', 'job', 'dfull', 'status', 'body', 'fin', 'dv', 'ovv', 'ovl', 'wait'}
+local cur = redis.call('HMGET', rec, unpack(FIELDS))
+local remembered = not cur[1] and not (sticky and op == 'patch') and recall(MEMORY_KEYS, ARGV[19])
+if remembered then
+  local seconds, finished = math.floor(remembered / 2), remembered % 2
+  local incoming = math.floor(version / 1000000) - EPOCH
+  if op == 'upsert' then
+    if finished == 1 then mark_seen() return 'finished' end
+    if incoming < seconds then mark_seen() return 'stale' end
+    if incoming == seconds then mark_seen() return 'duplicate' end
+  elseif op == 'delete' and version ~= 0 and incoming < seconds then
+    mark_seen()
+    return 'stale'
+  end
+  -- Kanal holds an older state: go on as with a delivered record that had expired.
+  local held_us = (seconds + EPOCH) * 1000000
+  redis.call('HSET', rec, 'v', held_us, 'dv', held_us, 'status', 'delivered', 'job', '',
+             'store', ARGV[18])
+  if finished == 1 then redis.call('HSET', rec, 'fin', 3) end
+  redis.call('EXPIRE', rec, ARGV[17])
+  cur = redis.call('HMGET', rec, unpack(FIELDS))
+end
 local held, fin = tonumber(cur[1]), tonumber(cur[7])
 if op == 'patch' then
   if not held and not rank and not sticky then mark_seen() return 'unknown_record' end
@@ -127,6 +180,7 @@ if op == 'patch' then
     if not held then
       redis.call('HSET', rec, 'v', 0, 'status', 'delivered', 'job', '', 'store', ARGV[18])
       redis.call('EXPIRE', rec, ARGV[17])
+      if rank then remember(KEYS[MEMORY_KEYS], ARGV[19], 0, true, ARGV[20]) end
     end
     if rank then redis.call('HSET', rec, 'fin', rank) end
     if sticky then redis.call('HSET', rec, 'ovv', version) end
@@ -151,6 +205,7 @@ else
   if fin then mark_seen() return 'finished' end
   if held and version < held then mark_seen() return 'stale' end
   if held and cur[2] == ARGV[5] then mark_seen() return 'duplicate' end
+  if fetched and held and version == held then return 'duplicate' end
   if cur[5] ~= 'pending' and cur[4] == ARGV[5] then
     -- Kanal already holds exactly this state.
     redis.call('HSET', rec, 'v', version, 'full', ARGV[5], 'core', ARGV[4])
@@ -163,17 +218,33 @@ else
 end
 redis.call('HSET', rec, 'status', 'pending', 'store', ARGV[18])
 redis.call('PERSIST', rec)
+mark_seen()
+local waiting = cur[11]
+if cur[5] ~= 'pending' and bulk then
+  redis.call('HSET', rec, 'bulk', 1, 'wait', 'bulk')
+  redis.call('ZADD', KEYS[8], 'NX', ARGV[9], rec)
+  return 'scheduled'
+end
+if not bulk then
+  redis.call('HDEL', rec, 'bulk')
+  if waiting == 'bulk' then
+    redis.call('ZREM', KEYS[8], rec)
+    redis.call('HDEL', rec, 'wait')
+    waiting = nil
+  end
+end
+if waiting == 'bulk' then return 'merged' end
 -- A record held back (an abandoned checkout's delay) is pending from when it is due: the
 -- oldest-pending age and the sweeper's grace then speak of pushes that are late.
 redis.call('ZADD', KEYS[2], 'NX', math.max(tonumber(ARGV[9]), tonumber(ARGV[7]) or 0), rec)
-mark_seen()
-if (cur[3] and cur[3] ~= '') or cur[11] == 'parked' then
+if (cur[3] and cur[3] ~= '') or waiting == 'parked' then
   -- A job will push the new state (or the release of the held Kanal store will).
   return 'merged'
 end
 schedule(math.max(tonumber(ARGV[10]), tonumber(ARGV[7]) or 0))
 return 'scheduled'
 """
+)
 
 # Take ownership of a record's push for a running job, and return the record.
 # Invariant: one push per record at a time: only the job named in `job` (or any job when
@@ -217,17 +288,18 @@ return att
 # delivered before is not marked as held by Kanal (a checkout finished before it was sent).
 # The call that settles the record also releases its Kanal store when the record was the
 # store's probe (Kanal accepted it: the key and the store work again).
-# KEYS: record, pending index, pace hash of its Kanal store ("" when no call was made)
+# The version settled is remembered (version memory) for when the record's hash has expired.
+# KEYS: record, pending index, pace hash of its Kanal store ("" when no call was made),
+#       version memory key of the current generation
 # ARGV: job id, sent version, sent core digest, sent full digest, sent overlay, ttl,
-#       keep body and overlay (1/0), Kanal holds it (1/0)
+#       keep body and overlay (1/0), Kanal holds it (1/0), version memory field, its expiry
 # Returns {outcome, held since}: outcome done | again | lost, and when the released hold
 # began ('' when nothing was released).
 FINISH = (
-    """
-"""
-    + _RELEASE
+    _RELEASE
+    + _MEMORY
     + """
-local cur = redis.call('HMGET', KEYS[1], 'job', 'v', 'ovl', 'op')
+local cur = redis.call('HMGET', KEYS[1], 'job', 'v', 'ovl', 'op', 'fin')
 if cur[1] ~= ARGV[1] then return {'lost', ''} end
 local released = release(KEYS[3], KEYS[1])
 redis.call('HSET', KEYS[1], 'att', 0)
@@ -246,9 +318,9 @@ if ARGV[5] ~= '' and ARGV[8] == '1' then
 end
 redis.call('HSET', KEYS[1], 'job', '', 'status', 'delivered')
 if ARGV[7] == '1' then
-  redis.call('HDEL', KEYS[1], 'nb', 'after', 'err', 'wait')
+  redis.call('HDEL', KEYS[1], 'nb', 'after', 'err', 'wait', 'bulk')
 else
-  redis.call('HDEL', KEYS[1], 'body', 'ovl', 'nb', 'after', 'err', 'wait')
+  redis.call('HDEL', KEYS[1], 'body', 'ovl', 'nb', 'after', 'err', 'wait', 'bulk')
   -- A hash keeps the large encoding its body forced on it after HDEL: written afresh, what
   -- remains takes the compact one (about 300 bytes instead of 800, for days per record).
   local rest = redis.call('HGETALL', KEYS[1])
@@ -257,6 +329,7 @@ else
 end
 redis.call('ZREM', KEYS[2], KEYS[1])
 redis.call('EXPIRE', KEYS[1], ARGV[6])
+remember(KEYS[4], ARGV[9], tonumber(cur[2]), (tonumber(cur[5]) or 0) > 0, ARGV[10])
 return {'done', released}
 """
 )
@@ -276,21 +349,30 @@ return 1
 # `interval` seconds and never precede a pause set by a 429.
 # Invariant: all workers together make at most one call per `interval` per Kanal store, so
 # no 60-second window holds more than requests_per_minute calls.
+# Live first: a bulk record (backfill, reconcile) only takes a slot that is free now, never
+# one booked ahead; when none is, it goes back to the store's bulk set without a job (and
+# out of the pending index) until the scheduler finds a free slot for it. So a live record
+# never waits behind bulk ones for more than about one interval.
 # While the store is held (see the pace hash), only its probe record may call, from
 # `probe_at` on; any other record is parked: it keeps its state and its place in the pending
 # index, loses its job, and waits in the parked set for the release (nothing is failed).
-# KEYS: pace hash of the Kanal store, record ("" for a bare reservation), parked set
-# ARGV: now, interval, job id that owns the record
+# KEYS: pace hash of the Kanal store, record ("" for a bare reservation), parked set, bulk set,
+#       pending index
+# ARGV: now, interval, job id that owns the record, bulk (1/0)
 # Returns {kind, time}: {'slot', t} a slot (unix seconds, as a string: Lua numbers would be
 # truncated to integers), {'probe', probe_at} the probe is not due yet, {'parked', '0'},
-# {'lost', '0'} when the job no longer owns the record.
+# {'bulk', t} back in the bulk set (no slot free before t), {'lost', '0'} when the job no
+# longer owns the record.
 RESERVE = """
 local now, interval = tonumber(ARGV[1]), tonumber(ARGV[2])
 local state = redis.call('HMGET', KEYS[1], 'tat', 'paused', 'held_reason', 'probe', 'probe_at')
+local function owned()
+  return redis.call('HGET', KEYS[2], 'job') == ARGV[3]
+end
 if state[3] and KEYS[2] ~= '' then
   local probe = state[4] or ''
   if probe ~= '' and probe ~= KEYS[2] then
-    if redis.call('HGET', KEYS[2], 'job') ~= ARGV[3] then return {'lost', '0'} end
+    if not owned() then return {'lost', '0'} end
     redis.call('HSET', KEYS[2], 'job', '', 'wait', 'parked')
     redis.call('ZADD', KEYS[3], 'NX', now, KEYS[2])
     return {'parked', '0'}
@@ -298,6 +380,15 @@ if state[3] and KEYS[2] ~= '' then
   if probe == '' then redis.call('HSET', KEYS[1], 'probe', KEYS[2]) end
   local due = tonumber(state[5]) or 0
   if due > now then return {'probe', string.format('%.6f', due)} end
+elseif ARGV[4] == '1' then
+  local free = math.max(tonumber(state[1]) or 0, tonumber(state[2]) or 0)
+  if free > now then
+    if not owned() then return {'lost', '0'} end
+    redis.call('HSET', KEYS[2], 'job', '', 'wait', 'bulk')
+    redis.call('ZADD', KEYS[4], 'NX', now, KEYS[2])
+    redis.call('ZREM', KEYS[5], KEYS[2])
+    return {'bulk', string.format('%.6f', free)}
+  end
 end
 local slot = math.max(tonumber(state[1]) or 0, now, tonumber(state[2]) or 0)
 redis.call('HSET', KEYS[1], 'tat', string.format('%.6f', slot + interval))
@@ -307,6 +398,53 @@ else
   redis.call('EXPIRE', KEYS[1], math.ceil(slot - now + interval) + 3600)
 end
 return {'slot', string.format('%.6f', slot)}
+"""
+
+# The bulk lane's turn, run by the active scheduler every tick: of each Kanal store whose
+# next call slot is free now (not held, not paused, nothing booked ahead), the oldest waiting
+# bulk record.
+# KEYS: pace hash and bulk set of each Kanal store, in pairs;  ARGV: now
+# Returns the index (1-based pair number) and record key of each, flattened.
+BULK_DUE = """
+local now = tonumber(ARGV[1])
+local due = {}
+for i = 1, #KEYS, 2 do
+  local state = redis.call('HMGET', KEYS[i], 'tat', 'paused', 'held_reason')
+  if not state[3] and math.max(tonumber(state[1]) or 0, tonumber(state[2]) or 0) <= now then
+    local first = redis.call('ZRANGE', KEYS[i + 1], 0, 0)
+    if first[1] then
+      table.insert(due, (i + 1) / 2)
+      table.insert(due, first[1])
+    end
+  end
+end
+return due
+"""
+
+# Give a waiting bulk record the slot that is free now, and a job that calls at once.
+# Invariant (with RESERVE): a bulk record takes only a slot nobody booked; the store's pace
+# still advances by one interval, so live and bulk calls together keep the rate.
+# KEYS: pace hash, bulk set, record, job hash, scheduled registry, RQ queue set, pending index
+# ARGV: now, interval, job id, queue key, job field/value pairs...
+# Returns 1 (dispatched), 0 (no free slot now), -1 (the record no longer waits: dropped).
+DISPATCH = """
+local now = tonumber(ARGV[1])
+local state = redis.call('HMGET', KEYS[1], 'tat', 'paused', 'held_reason')
+if state[3] or math.max(tonumber(state[1]) or 0, tonumber(state[2]) or 0) > now then
+  return 0
+end
+if redis.call('ZREM', KEYS[2], KEYS[3]) == 0 then return -1 end
+local cur = redis.call('HMGET', KEYS[3], 'status', 'job', 'wait')
+if cur[1] ~= 'pending' or cur[3] ~= 'bulk' or (cur[2] and cur[2] ~= '') then return -1 end
+redis.call('HSET', KEYS[1], 'tat', string.format('%.6f', now + tonumber(ARGV[2])))
+redis.call('EXPIRE', KEYS[1], math.ceil(tonumber(ARGV[2])) + 3600)
+redis.call('HDEL', KEYS[3], 'wait')
+redis.call('HSET', KEYS[3], 'job', ARGV[3])
+redis.call('ZADD', KEYS[7], 'NX', now, KEYS[3])
+redis.call('HSET', KEYS[4], unpack(ARGV, 5))
+redis.call('ZADD', KEYS[5], now, ARGV[3])
+redis.call('SADD', KEYS[6], ARGV[4])
+return 1
 """
 
 # Hold a Kanal store that Kanal refused as a whole (401, 403, 404 on a POST), or keep holding
@@ -346,9 +484,7 @@ return {'held', due}
 # Returns when the hold began (unix seconds, a string), or '' when this record was not the
 # probe of a held store.
 RELEASE = (
-    """
-"""
-    + _RELEASE
+    _RELEASE
     + """
 return release(KEYS[1], ARGV[1])
 """

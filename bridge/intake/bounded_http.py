@@ -60,7 +60,10 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
 
     def data_received(self, data: bytes) -> None:
         if self._in_head:
-            self._head_bytes += len(data)
+            # Only the head counts: one read may also carry the start of the body (a busy
+            # server reads what a fast client already sent: headers and body together).
+            end = data.find(b"\r\n\r\n")
+            self._head_bytes += len(data) if end < 0 else end + 4
             if self._head_bytes > self.max_head_bytes:
                 self._too_large = True
                 self.send_400_response("request head too large")

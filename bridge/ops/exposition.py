@@ -40,7 +40,7 @@ from starlette.routing import BaseRoute, Route
 from bridge import defaults, metrics
 from bridge.config import BridgeConfig, Settings
 from bridge.delivery import jobs
-from bridge.delivery.limiter import pace_key, parked_key
+from bridge.delivery.limiter import bulk_key, pace_key, parked_key
 from bridge.delivery.records import PENDING_KEY
 from bridge.ops import capacity
 
@@ -64,6 +64,7 @@ class Snapshot:
     redis: capacity.RedisUsage | None = None
     held: dict[int, str] = field(default_factory=dict)  # Kanal stores held, and why
     parked: dict[int, float] = field(default_factory=dict)
+    bulk: dict[int, float] = field(default_factory=dict)  # bulk records waiting for a slot
 
 
 async def snapshot(
@@ -85,6 +86,7 @@ async def snapshot(
         for kanal_id in kanal_ids:
             pipe.hmget(pace_key(kanal_id), "tat", "paused", "held_reason")
             pipe.zcard(parked_key(kanal_id))
+            pipe.zcard(bulk_key(kanal_id))
         capacity.queue_reads(pipe, now)
         results = await pipe.execute()
     shot = Snapshot(redis=capacity.parse(*results[-3:]))
@@ -99,12 +101,13 @@ async def snapshot(
     shot.oldest_pending_seconds = max(now - float(oldest[0][1]), 0.0) if oldest else 0.0
     shot.workers = workers
     per_store = results[count + 7 :]
-    for kanal_id, (tat, paused, held), parked in zip(
-        kanal_ids, per_store[::2], per_store[1::2], strict=True
+    for kanal_id, (tat, paused, held), parked, bulk in zip(
+        kanal_ids, per_store[::3], per_store[1::3], per_store[2::3], strict=True
     ):
         shot.budget_ahead[kanal_id] = max(float(tat or 0) - now, 0.0)
         shot.paused[kanal_id] = max(float(paused or 0) - now, 0.0)
         shot.parked[kanal_id] = float(parked)
+        shot.bulk[kanal_id] = float(bulk)
         if held:
             shot.held[kanal_id] = held.decode()
     if config is not None:
@@ -168,6 +171,12 @@ class SnapshotCollector(Collector):
                 "kanal_bridge_parked_records",
                 "Records waiting for their held Kanal store to accept calls again.",
                 shot.parked,
+            ),
+            (
+                "kanal_bridge_bulk_pending_records",
+                "Backfill and reconciliation records waiting for a call slot live traffic "
+                "leaves free.",
+                shot.bulk,
             ),
         )
         for name, help_text, values in per_store:

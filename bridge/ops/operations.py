@@ -117,6 +117,9 @@ def status(settings: Settings) -> int:
             f"kanal store {kanal_id}: {config.rate_for(kanal_id)}/min, "
             f"budget booked {backlog:.0f}s ahead" + (f", paused {pause:.0f}s" if pause else "")
         )
+        waiting = limiter.bulk_pending(kanal_id)
+        if waiting:
+            print(f"  {waiting} backfill/reconcile record(s) waiting for slots live traffic leaves")
         hold = limiter.held(kanal_id)
         if hold is not None:
             print(

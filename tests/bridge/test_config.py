@@ -68,6 +68,14 @@ def test_the_kanal_call_timeout_is_a_setting_with_a_default() -> None:
     assert fast.kanal.timeout_seconds == 1.5
 
 
+def test_versions_are_remembered_for_90_days_unless_configured() -> None:
+    assert parse_config(GOOD, ENV).delivery.remember_versions_days == 90
+    shorter = GOOD.replace(
+        "[stores.main-shop]", "[delivery]\nremember_versions_days = 30\n[stores.main-shop]"
+    )
+    assert parse_config(shorter, ENV).delivery.remember_versions_days == 30
+
+
 def test_the_environment_overrides_the_kanal_url() -> None:
     config = parse_config(GOOD, ENV, kanal_api_url="http://127.0.0.1:8099")
     assert config.kanal.api_url == "http://127.0.0.1:8099"
@@ -113,6 +121,10 @@ def test_the_context_carries_the_store_options_to_the_mappers() -> None:
         ),
         (("requests_per_minute = 60", "timeout_seconds = 0"), "kanal.timeout_seconds"),
         (("requests_per_minute = 60", "timeout_seconds = 60"), "kanal.timeout_seconds"),
+        (
+            ("[stores.main-shop]", "[delivery]\nremember_versions_days = 1\n[stores.main-shop]"),
+            "delivery.remember_versions_days",
+        ),
     ],
 )
 def test_every_bad_value_is_refused_naming_its_key(change: tuple[str, str], named: str) -> None:

@@ -139,3 +139,22 @@ def test_a_post_that_did_not_land_is_probed_then_posted_again(
     wait_until(lambda: "9402" in emulator.records(7), 30, 0.2)
     wait_until(bridge.drained, 20)
     assert calls(emulator, 7) == [("POST", 503), ("PATCH", 404), ("POST", 201)]
+
+
+def test_an_old_body_replayed_after_the_record_expired_is_refused(
+    bridge: Bridge, emulator: Emulator
+) -> None:
+    pending = shopify_order(9501, 1, financial="pending")
+    assert bridge.shopify(pending, topic="orders/create").json() == {"status": "accepted"}
+    wait_until(lambda: "9501" in emulator.records(7), 20)
+    assert bridge.shopify(shopify_order(9501, 2, financial="paid")).json()["status"] == "accepted"
+    wait_until(lambda: emulator.records(7)["9501"]["body"]["financial_status"] == "paid", 20)
+    wait_until(bridge.drained, 20)
+    bridge.redis.delete("kb:rec:7:orders:9501")  # what DELIVERED_RECORD_TTL does after 3 days
+
+    # The genuine, signed orders/create body, re-sent under a new webhook id.
+    replay = bridge.shopify(pending, topic="orders/create")
+    assert replay.json() == {"status": "ignored", "reason": "stale_version"}
+    assert not bridge.redis.exists("kb:rec:7:orders:9501")
+    held = emulator.records(7)["9501"]
+    assert (held["body"]["financial_status"], held["version"]) == ("paid", 2)

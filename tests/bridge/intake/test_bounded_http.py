@@ -103,6 +103,17 @@ def test_ordinary_requests_pass_and_the_connection_is_kept(server: int) -> None:
             assert head.endswith(str(size).encode())
 
 
+def test_a_body_read_together_with_its_head_does_not_count_as_head(server: int) -> None:
+    """A busy server reads what a fast client already sent: the head and much of the body
+    in one read. Only the head counts towards its bound."""
+    body = b"x" * (8 * defaults.MAX_HEAD_BYTES)
+    with connect(server) as sock:
+        sock.sendall(request(body=body))
+        head = sock.recv(65536)
+    assert head.startswith(b"HTTP/1.1 200"), head[:40]
+    assert head.endswith(str(len(body)).encode())
+
+
 def test_a_head_over_the_size_bound_is_431_and_closed(server: int) -> None:
     huge = "X-Padding: " + "a" * (defaults.MAX_HEAD_BYTES + 1) + "\r\n"
     with connect(server) as sock:

@@ -161,6 +161,26 @@ async def test_a_held_kanal_store_shows_with_its_reason_and_waiting_records(
     assert value(after, "kanal_bridge_push_outcomes_total", store="shop", outcome="parked") == 2
 
 
+async def test_the_bulk_lane_shows_what_waits_and_what_was_fetched(
+    redis_url: str, redis_client: redis.Redis
+) -> None:
+    from bridge.delivery.records import SyncRecordStore, namespaces
+    from tests.pushes import order
+
+    fetched = SyncRecordStore(redis_client, namespaces(config()))
+    for n in (1, 2):
+        fetched.accept_fetched("shop", [order(1, external_id=str(n))], bulk=True)
+    fetched.accept_fetched("shop", [order(1, external_id="2")], bulk=True)
+    async with bridge(redis_url) as client:
+        after = await scrape(client)
+    assert value(after, "kanal_bridge_bulk_pending_records", kanal_store="7") == 2
+    assert value(after, "kanal_bridge_pending_records") == 0
+    fetched_total = "kanal_bridge_fetched_records_total"
+    labels = {"store": "shop", "resource": "orders", "lane": "bulk"}
+    assert value(after, fetched_total, **labels, outcome="scheduled") == 2
+    assert value(after, fetched_total, **labels, outcome="duplicate") == 1
+
+
 async def test_metrics_answer_503_when_redis_is_down(redis_url: str) -> None:
     app = create_app(Settings.from_env({"REDIS_URL": "redis://127.0.0.1:1/0"}), config())
     async with app.router.lifespan_context(app):

@@ -164,3 +164,18 @@ def test_status_shows_a_held_kanal_store_and_why(
         r"\(403, first refused for shop\); 1 record\(s\) waiting, next probe in \ds \(probe 1\)",
         out,
     ), out
+
+
+def test_status_shows_bulk_records_waiting(
+    settings: Settings, redis_client: redis.Redis, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from bridge.delivery.records import SyncRecordStore, namespaces
+    from tests.pushes import config
+
+    fetched = SyncRecordStore(redis_client, namespaces(config()))
+    for n in (1, 2, 3):
+        fetched.accept_fetched("shop", [order(external_id=str(n))], bulk=True)
+    capsys.readouterr()
+    assert operations.status(settings) == 0
+    out = capsys.readouterr().out
+    assert "  3 backfill/reconcile record(s) waiting for slots live traffic leaves" in out
