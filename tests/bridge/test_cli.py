@@ -98,6 +98,42 @@ def test_check_config_warns_when_stores_share_a_secret(
     assert "shopify-secret-live-42" not in out
 
 
+def test_check_config_says_which_stores_have_api_access_and_what_connect_needs(
+    configured: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.delenv("PUBLIC_URL", raising=False)
+    assert cli.main(["check-config"]) == 0
+    out = capsys.readouterr().out
+    assert "api=none" in out and "platform API access: none" in out
+
+    api = (
+        CONFIG.replace(
+            "requests_per_minute = 120",
+            'requests_per_minute = 120\nclient_id = "app-id"\n'
+            'client_secret = "app-client-secret-1"',
+        )
+        + 'site_url = "https://eu.example"\nconsumer_key = "ck_1"\nconsumer_secret = "cs_2"\n'
+    )
+    configured.write_text(api, encoding="utf-8")
+    assert cli.main(["check-config"]) == 0
+    out = capsys.readouterr().out
+    assert "main-shop: platform=shopify" in out
+    assert "api=admin-api(client-credentials, https://main-shop.myshopify.com, 2026-10)" in out
+    assert "api=rest-key(https://eu.example)" in out
+    assert "public_url: not set" in out
+    assert "warning: PUBLIC_URL (or [bridge] public_url) is not set" in out
+    assert "warning: stores.main-shop: client_secret is not among webhook_secrets" in out
+    assert "app-client-secret-1" not in out and "cs_2" not in out
+
+    monkeypatch.setenv("PUBLIC_URL", "https://bridge.example.com")
+    assert cli.main(["check-config"]) == 0
+    out = capsys.readouterr().out
+    assert "public_url: https://bridge.example.com" in out and "watchdog: every 10 min" in out
+    monkeypatch.setenv("PUBLIC_URL", "http://bridge.example.com")
+    assert cli.main(["check-config"]) == 1
+    assert "PUBLIC_URL: must use https" in capsys.readouterr().err
+
+
 @pytest.mark.parametrize(
     ("change", "named"),
     [
