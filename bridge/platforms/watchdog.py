@@ -174,7 +174,7 @@ def record(
             pipe.zremrangebyrank(deaf_key(key), 0, -defaults.DEAF_MAX - 1)
         pipe.execute()
     if by_watchdog:
-        _report(key, store, report)
+        _report(key, store, report, first=bool(repairs) and window is None)
     return window
 
 
@@ -214,10 +214,16 @@ def _window(
     return DeafWindow(start, end, tuple(topics), tuple(repairs), member)
 
 
-def _report(key: str, store: StoreConfig, report: StoreReport) -> None:
-    """The watchdog's log lines (one per repair) and metrics."""
+def _report(key: str, store: StoreConfig, report: StoreReport, *, first: bool) -> None:
+    """The watchdog's log lines (one per repair; one in all for a first connection) and
+    metrics."""
     made: list[str] = []
     failed = False
+    if first:
+        log.info(
+            "watchdog connected the store: its webhook subscriptions are made",
+            extra={"store": key, "platform": store.platform, "changes": len(report.done)},
+        )
     for outcome in report.outcomes:
         change = outcome.change
         extra = {
@@ -229,7 +235,8 @@ def _report(key: str, store: StoreConfig, report: StoreReport) -> None:
         }
         if outcome.done:
             made.extend(change.kinds)
-            log.warning("watchdog repaired a webhook subscription", extra=extra)
+            if not first:
+                log.warning("watchdog repaired a webhook subscription", extra=extra)
         else:
             failed = True
             log.error(

@@ -319,7 +319,8 @@ def test_demo_config_is_valid_and_targets_the_emulator(
     monkeypatch.chdir(tmp_path)
     for name in ("BRIDGE_CONFIG", "BRIDGE_CONFIG_TOML", "KANAL_API_URL"):
         monkeypatch.delenv(name, raising=False)
-    exports = demo.prepare(tmp_path / ".data", ROOT / "Procfile")
+    monkeypatch.delenv("PUBLIC_URL", raising=False)
+    exports = demo.prepare(tmp_path / ".data", ROOT / "Procfile", port=8123)
     assert "export KANAL_BRIDGE_DEMO=1" in exports
     for line in exports.splitlines():
         name, _, value = line.removeprefix("export ").partition("=")
@@ -328,8 +329,29 @@ def test_demo_config_is_valid_and_targets_the_emulator(
     out = capsys.readouterr().out
     assert "demo-shop: platform=shopify kanal_store_id=1" in out
     assert demo.EMULATOR_URL in out
-    assert "DEMO MODE" in demo.banner(8000)
-    assert demo.DEMO_KANAL_KEY in (tmp_path / ".data" / "Procfile.run").read_text()
+    # The simulated shop: API access to the Shopify emulator, its webhooks to this web process.
+    assert f"api=admin-api(client-credentials, {demo.SHOPIFY_URL}, " in out
+    assert "public_url: http://127.0.0.1:8123" in out and "watchdog: every 1 min" in out
+    assert "warning" not in out
+    text = demo.banner(8123)
+    assert "DEMO MODE" in text
+    assert f"curl -sS -X POST {demo.SHOPIFY_URL}/_emulator/orders" in text
+    assert f"curl -sS {demo.EMULATOR_URL}/_emulator/records" in text
+    assert "kanal-bridge webhooks" in text
+    procfile = (tmp_path / ".data" / "Procfile.run").read_text()
+    assert demo.DEMO_KANAL_KEY in procfile
+    assert f"--app {demo.DEMO_CLIENT_ID}:{demo.DEMO_SECRET}" in procfile
+
+
+def test_cli_verbs_in_demo_mode_point_the_shop_at_the_web_port(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    for name in ("BRIDGE_CONFIG", "BRIDGE_CONFIG_TOML"):
+        monkeypatch.delenv(name, raising=False)
+    env = demo.effective_env({"PORT": "8321"})
+    assert 'public_url = "http://127.0.0.1:8321"' in env["BRIDGE_CONFIG_TOML"]
+    assert 'public_url = "http://127.0.0.1:8000"' in demo.effective_env({})["BRIDGE_CONFIG_TOML"]
 
 
 @pytest.fixture
@@ -423,7 +445,7 @@ def test_make_run_starts_the_procfiles_own_commands(tmp_path: Path) -> None:
     lines = demo.run_procfile("\n".join(procfile), demo=True).splitlines()
     assert lines[0].startswith("web:")  # honcho gives the first process the base PORT
     assert [line for line in procfile if line.split(":")[0] in ("web", "worker")] == lines[:2]
-    assert lines[2] == demo.EMULATOR_PROCESS
+    assert lines[2:] == [demo.EMULATOR_PROCESS, demo.SHOPIFY_PROCESS]
     assert len(demo.run_procfile("\n".join(procfile), demo=False).splitlines()) == 2
 
 
