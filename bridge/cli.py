@@ -11,7 +11,7 @@ import os
 import secrets
 import sys
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from importlib import resources
 from typing import Any, Literal
@@ -173,7 +173,7 @@ def _check_config(args: argparse.Namespace) -> int:
 
     settings, env = _operator_settings()
     config = load_config(settings, env)
-    print(summary(settings, config, demo=env.get("KANAL_BRIDGE_DEMO") == "1"))
+    print(summary(settings, config, demo=env.get("KANAL_BRIDGE_DEMO") == "1", env=env))
     for line in capacity.report(
         settings.redis_url, settings.web_concurrency, settings.redis_pool_size
     ):
@@ -193,7 +193,13 @@ def _webhooks(args: argparse.Namespace) -> int:
     return webhooks_command(args.store)
 
 
-def summary(settings: Settings, config: BridgeConfig, *, demo: bool = False) -> str:
+def summary(
+    settings: Settings,
+    config: BridgeConfig,
+    *,
+    demo: bool = False,
+    env: Mapping[str, str] | None = None,
+) -> str:
     """What the bridge will do, without a secret, API key or password."""
     source = "BRIDGE_CONFIG_TOML" if settings.config_toml else settings.config_path
     lines = [
@@ -215,7 +221,7 @@ def summary(settings: Settings, config: BridgeConfig, *, demo: bool = False) -> 
             f"api={_api_access(store)}"
         )
     lines.extend(f"warning: {warning}" for warning in config.warnings())
-    lines.extend(_platform_summary(config))
+    lines.extend(_platform_summary(config, env))
     return "\n".join(lines)
 
 
@@ -229,12 +235,12 @@ def _api_access(store: StoreConfig) -> str:
     return f"admin-api({kind}, {store.shop_api_url}, {store.api_version})"
 
 
-def _platform_summary(config: BridgeConfig) -> list[str]:
+def _platform_summary(config: BridgeConfig, env: Mapping[str, str] | None = None) -> list[str]:
     """The public address, the watchdog, and what would keep connect from working."""
     from bridge.platforms.connect import config_problems
 
     with_api = [key for key, store in sorted(config.stores.items()) if store.has_api_access]
-    public_url = config.public_url()
+    public_url = config.public_url(env)
     every = config.bridge.watchdog_every_minutes
     lines = [f"public_url: {public_url or 'not set'}"]
     if not with_api:

@@ -144,10 +144,15 @@ def _stores(
     return {key: config.stores[key] for key in (keys or sorted(config.stores))}
 
 
-def _load(env: Mapping[str, str] | None) -> tuple[Settings, BridgeConfig]:
-    from bridge.ops.demo import effective_env
+def _operator_env(env: Mapping[str, str] | None) -> dict[str, str]:
+    """The environment, with `make run`'s demo configuration and local Redis when run from
+    its folder with nothing else configured."""
+    from bridge.ops.demo import operator_env
 
-    env = effective_env(env)
+    return operator_env(env)
+
+
+def _load(env: Mapping[str, str]) -> tuple[Settings, BridgeConfig]:
     settings = Settings.from_env(env)
     return settings, load_config(settings, env)
 
@@ -159,9 +164,7 @@ def connect_command(
     out: TextIO = sys.stdout,
 ) -> int:
     """`kanal-bridge connect`: the exit status."""
-    from bridge.ops.demo import effective_env
-
-    env = effective_env(env)
+    env = _operator_env(env)
     settings, config = _load(env)
     stores = _stores(config, keys, out)
     if stores is None:
@@ -211,9 +214,7 @@ def webhooks_command(
     key: str | None, env: Mapping[str, str] | None = None, out: TextIO = sys.stdout
 ) -> int:
     """`kanal-bridge webhooks`: the exit status."""
-    from bridge.ops.demo import effective_env
-
-    env = effective_env(env)
+    env = _operator_env(env)
     settings, config = _load(env)
     stores = _stores(config, [key] if key else [], out)
     if stores is None:
