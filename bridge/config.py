@@ -27,6 +27,14 @@ from bridge.errors import ConfigError
 from mappers import StoreContext
 
 Platform = Literal["shopify", "woocommerce"]
+TopicFamily = Literal["orders", "checkouts", "customers", "fulfillments"]
+
+# The topic families each platform's webhooks carry (compliance topics aside: Shopify sets
+# those in the app's configuration, never through the API).
+PLATFORM_FAMILIES: dict[str, tuple[TopicFamily, ...]] = {
+    "shopify": ("orders", "checkouts", "customers", "fulfillments"),
+    "woocommerce": ("orders", "customers"),
+}
 
 _VARIABLE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 _STORE_KEY = re.compile(r"^[a-z0-9-]+$")
@@ -143,6 +151,9 @@ class StoreConfig(_Strict):
     consumer_secret: SecretStr | None = None
     query_string_auth: bool = False  # key and secret as query parameters (servers that strip
     # the Authorization header); HTTPS only, like Basic auth
+    # The topic families `connect` and the watchdog subscribe to (default: all the platform
+    # has); a Shopify app without read_customers, say, leaves "customers" out.
+    subscribe: list[TopicFamily] | None = Field(None, min_length=1)
     reconcile_every_minutes: float = Field(defaults.RECONCILE_EVERY_MINUTES, ge=0, le=7 * 24 * 60)
     reconcile_customers_every_hours: float = Field(
         defaults.RECONCILE_CUSTOMERS_EVERY_HOURS, ge=0, le=30 * 24
@@ -211,6 +222,10 @@ class StoreConfig(_Strict):
         for name in foreign:
             if name in self.model_fields_set:
                 raise ValueError(f"{name}: not a {self.platform} setting")
+        for family in self.subscribe or ():
+            if family not in PLATFORM_FAMILIES[self.platform]:
+                known = ", ".join(PLATFORM_FAMILIES[self.platform])
+                raise ValueError(f"subscribe: {self.platform} webhooks carry {known} only")
         if self.platform == "shopify":
             if self.admin_api_token and (self.client_id or self.client_secret):
                 raise ValueError(
@@ -238,6 +253,12 @@ class StoreConfig(_Strict):
         if self.platform == "shopify":
             return bool(self.admin_api_token or (self.client_id and self.client_secret))
         return bool(self.site_url and self.consumer_key and self.consumer_secret)
+
+    @property
+    def subscribed_families(self) -> tuple[TopicFamily, ...]:
+        """The topic families the bridge subscribes this shop to, in the platform's order."""
+        chosen = set(self.subscribe or PLATFORM_FAMILIES[self.platform])
+        return tuple(f for f in PLATFORM_FAMILIES[self.platform] if f in chosen)
 
     @property
     def shop_api_url(self) -> str | None:
@@ -347,7 +368,12 @@ class BridgeConfig(_Strict):
         """Where the shops' webhooks point: PUBLIC_URL, else `[bridge] public_url`."""
         env = os.environ if env is None else env
         override = env.get("PUBLIC_URL")
-        return check_base_url(override) if override else self.bridge.public_url
+        if not override:
+            return self.bridge.public_url
+        try:
+            return check_base_url(override)
+        except ValueError as exc:
+            raise ConfigError(f"PUBLIC_URL: {exc}") from None
 
     def rate_for(self, kanal_store_id: int) -> int:
         """Requests per minute allowed for one Kanal store (the lowest any bridge store sets)."""

@@ -152,6 +152,32 @@ SHOPIFY_MAX_WAIT = 30.0
 # 8 failed tries over 4 hours; 10 minutes bounds how long a shop stays deaf after either.
 WATCHDOG_EVERY_MINUTES = 10.0
 
+# Periodic platform work (bridge/platforms/periodic.py): the queue its jobs go through (workers
+# take push jobs first), how often the scheduler looks for due tasks (tasks run every few
+# minutes: a second late is nothing, and one ZRANGEBYSCORE a second costs nothing), and how
+# often it compares the tasks in Redis with the configuration (a lock handed to a worker with
+# a newer configuration takes effect within this).
+PLATFORM_QUEUE_NAME = "platform"
+PERIODIC_TICK = 1.0
+PERIODIC_SYNC = 60.0
+# A due task whose previous job is still queued or running is looked at again after this long.
+PERIODIC_RECHECK = 5.0
+# A platform job is one check or one page (seconds); it is killed after this long, which the
+# HTTP layer's timeouts and retries of a slow shop stay below. A job "started" longer than this
+# (its worker died) no longer holds its task back.
+PLATFORM_JOB_TIMEOUT = 180
+# A failed run is tried again after this long, doubling up to the task's interval: a shop that
+# was unreachable for a minute is checked again soon, one that stays down is not hammered.
+PERIODIC_RETRY = 30.0
+
+# A deaf window (bridge/platforms/watchdog.py) starts this long before the last webhook the
+# bridge received: the shops' clocks (which stamp updated_at) and the metrics flush (which
+# records webhook_at every few seconds) may each be off by a little.
+DEAF_MARGIN = 120
+# Deaf windows wait this long for reconciliation to fetch them, at most this many per store.
+DEAF_KEEP_SECONDS = 30 * 24 * 3600
+DEAF_MAX = 100
+
 # Reconciliation: how often each store's recently changed orders are fetched from its API.
 RECONCILE_EVERY_MINUTES = 15.0
 # WooCommerce lists customers without a date filter (a full scan): rarely.

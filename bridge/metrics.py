@@ -205,6 +205,19 @@ BUDGET_WAIT_SECONDS = Family(
     ("store",),
 )
 
+WATCHDOG_CHECKS = Family(
+    "kanal_bridge_watchdog_checks",
+    "Watchdog checks of a store's webhook subscriptions: ok, repaired, or failed (shop "
+    "unreachable, credentials refused, a repair refused).",
+    ("store", "platform", "outcome"),
+)
+WATCHDOG_REPAIRS = Family(
+    "kanal_bridge_watchdog_repairs",
+    "Subscription repairs made by the watchdog, by kind: created (was missing), reactivated "
+    "(disabled or paused), readdressed, reformatted, secret, removed (duplicate or unwanted).",
+    ("store", "platform", "kind"),
+)
+
 FAMILIES: tuple[Family, ...] = (
     WEBHOOKS,
     SIGNATURE_FAILURES,
@@ -219,6 +232,8 @@ FAMILIES: tuple[Family, ...] = (
     KANAL_HOLDS,
     BUDGET_WAITS,
     BUDGET_WAIT_SECONDS,
+    WATCHDOG_CHECKS,
+    WATCHDOG_REPAIRS,
 )
 
 
@@ -505,3 +520,13 @@ def fetched(store: str, resource: str, lane: str, outcome: str) -> None:
 def kanal_held(store: str, reason: str) -> None:
     """Count a Kanal store held after Kanal refused `store`'s push as a whole."""
     BUFFER.inc(KANAL_HOLDS, store, _reason(reason))
+
+
+# What the watchdog records (from bridge.platforms.watchdog, in the worker).
+
+
+def watchdog_check(store: str, platform: str, outcome: str, repairs: Sequence[str] = ()) -> None:
+    """Count one watchdog check of a store, and each repair it made (by kind)."""
+    BUFFER.inc(WATCHDOG_CHECKS, store, platform, _reason(outcome))
+    for kind in repairs:
+        BUFFER.inc(WATCHDOG_REPAIRS, store, platform, _reason(kind))

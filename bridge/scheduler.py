@@ -4,8 +4,9 @@ RQ's scheduler compares whole seconds and sleeps a second between rounds, which 
 a fast store's paced calls at each second. This one compares float times every
 `defaults.SCHEDULER_INTERVAL`, keeps RQ's locking (one active scheduler across all worker
 processes), gives waiting bulk records the call slots live traffic leaves free
-(`bridge.delivery.bulk`), and runs the sweeper that rescues pushes whose job died with its
-worker.
+(`bridge.delivery.bulk`), runs the sweeper that rescues pushes whose job died with its worker,
+and, holding the lock of the `platform` queue, enqueues the periodic platform tasks that are
+due (bridge/platforms/periodic.py).
 
 It overrides two methods of RQ's `RQScheduler` and relies on its attributes and lock
 helpers; tests/bridge/test_scheduler.py checks each of them, so an RQ upgrade that changes
@@ -14,9 +15,11 @@ them fails `make test` with a message naming what changed.
 
 from __future__ import annotations
 
+import logging
 import time
 from typing import Any
 
+import redis
 from rq import Queue
 from rq.job import Job
 from rq.scheduler import RQScheduler
@@ -25,17 +28,22 @@ from bridge import defaults
 from bridge.delivery import push as delivery
 from bridge.delivery.bulk import BulkLane
 from bridge.delivery.sweeper import sweep
+from bridge.platforms.periodic import Periodic
+
+log = logging.getLogger("bridge.scheduler")
 
 
 class PacedScheduler(RQScheduler):
-    """RQ's scheduler with sub-second precision, plus the sweeper."""
+    """RQ's scheduler with sub-second precision, plus the bulk lane, the sweeper and the
+    periodic tasks (`periodic`: None for none)."""
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, periodic: Periodic | None = None, **kwargs: Any) -> None:
         # RQ derives its lock TTLs from a whole-second interval; the tick is ours.
         kwargs.setdefault("interval", 1)
         super().__init__(*args, **kwargs)
         self.tick = defaults.SCHEDULER_INTERVAL
         self._bulk: BulkLane | None = None
+        self.periodic = periodic
 
     def enqueue_scheduled_jobs(self) -> None:
         """Enqueue every job whose scheduled time has come."""
@@ -72,11 +80,24 @@ class PacedScheduler(RQScheduler):
             self._bulk = BulkLane(self.connection, rates)
         return self._bulk.pump()
 
+    def enqueue_periodic(self) -> None:
+        """Enqueue the due periodic platform tasks, if this scheduler holds the platform
+        queue's lock (one process does, however many workers run)."""
+        if self.periodic is None or defaults.PLATFORM_QUEUE_NAME not in self._acquired_locks:
+            return
+        try:
+            self.periodic.tick(self.connection)
+        except redis.RedisError as exc:
+            log.warning("periodic tasks not enqueued: %s", exc.__class__.__name__)
+        except Exception:  # never let one bad tick stop the scheduling of pushes
+            log.exception("periodic tasks not enqueued")
+
     def work(self) -> None:
-        """Schedule every tick, beat the heart every second, sweep every SWEEP_INTERVAL."""
+        """Schedule every tick, beat the heart every second, sweep every SWEEP_INTERVAL,
+        enqueue due periodic tasks every PERIODIC_TICK."""
         self._install_signal_handlers()
         self.register_birth()
-        last_beat = last_sweep = 0.0
+        last_beat = last_sweep = last_periodic = 0.0
         while not self._stop_requested:
             now = time.monotonic()
             if self.should_reacquire_locks:
@@ -90,5 +111,8 @@ class PacedScheduler(RQScheduler):
             if self._acquired_locks and now - last_sweep >= defaults.SWEEP_INTERVAL:
                 sweep(self.connection)
                 last_sweep = now
+            if now - last_periodic >= defaults.PERIODIC_TICK:
+                self.enqueue_periodic()
+                last_periodic = now
             time.sleep(self.tick)
         self.stop()

@@ -16,12 +16,17 @@ from bridge.delivery.kanal import KanalClient
 from bridge.delivery.limiter import Limiter
 from bridge.delivery.records import WorkerRecords
 from bridge.ops import alerts
+from bridge.platforms import periodic as platform_tasks
+from bridge.platforms.periodic import Periodic
 from bridge.scheduler import PacedScheduler
 
 
 class Worker(SimpleWorker):
     """Runs pushes in-process (no fork per job: the Kanal connection pool stays warm) and
-    starts the paced scheduler instead of RQ's whole-second one."""
+    starts the paced scheduler instead of RQ's whole-second one, with the periodic platform
+    tasks of `periodic` (None: none)."""
+
+    periodic: Periodic | None = None
 
     def _start_scheduler(
         self,
@@ -37,6 +42,7 @@ class Worker(SimpleWorker):
             date_format=date_format,
             log_format=log_format,
             serializer=self.serializer,
+            periodic=self.periodic,
         )
         self.scheduler.acquire_locks()
         if not self.scheduler.acquired_locks:
@@ -62,7 +68,8 @@ class Worker(SimpleWorker):
 
 
 def run_worker(settings: Settings, config: BridgeConfig, burst: bool = False) -> None:
-    """Work the push queue until stopped (SIGTERM finishes the current push first)."""
+    """Work the push queue, then the platform queue, until stopped (SIGTERM finishes the
+    current job first)."""
     connection = sync_redis(settings.redis_url)
     kanal = KanalClient(config.kanal.api_url, timeout=config.kanal.timeout_seconds)
     delivery.install(
@@ -73,13 +80,15 @@ def run_worker(settings: Settings, config: BridgeConfig, burst: bool = False) ->
             limiter=Limiter(connection),
         )
     )
+    platform_tasks.install(platform_tasks.Context(config, connection))
     worker = Worker(
-        [jobs.queue(connection)],
+        [jobs.queue(connection), platform_tasks.queue(connection)],
         connection=connection,
         serializer=JSONSerializer,
         maintenance_interval=defaults.WORKER_MAINTENANCE_INTERVAL,
         worker_ttl=defaults.WORKER_TTL,
     )
+    worker.periodic = Periodic(config)
     metrics.announce("worker", defaults.WORKER_CONNECTIONS)
     flusher = metrics.Flusher(connection)
     flusher.start()

@@ -46,6 +46,7 @@ from redis.exceptions import LockError
 from bridge import defaults, metrics
 from bridge.config import BridgeConfig
 from bridge.connection import sync_redis
+from bridge.errors import ConfigError
 from bridge.ops import health
 
 log = logging.getLogger("bridge.ops.alerts")
@@ -307,7 +308,7 @@ def start(redis_url: str, config: BridgeConfig | None) -> AlertThread | None:
         return None
     try:
         public_url = config.public_url()
-    except ValueError:
+    except (ValueError, ConfigError):
         log.warning("alerts: PUBLIC_URL is not a usable URL; messages go without a link")
         public_url = None
     timing = Timing(

@@ -5,9 +5,10 @@ index and the records' keys, RQ's failed registry, each Kanal store's pace hash 
 the delivery workstream's hold of a rejected store: `held_reason`, `held_since`, `probe_at`),
 and the small counters the metrics flush keeps (`kb:store:{store}`, `kb:hour:{store}:{hour}`,
 bridge/metrics.py). The watchdog and reconciliation write their own fields into
-`kb:store:{store}` (`subscriptions`, `watchdog_at`, `repair_at`, `repair_kind`, `reconcile_at`,
-`reconcile_found`, `reconcile_found_total`); a field not written is "not available", never an
-error. Nothing here holds personal data: stores, counts, times, topics and job ids.
+`kb:store:{store}` (`subscriptions`, `watchdog_at`, `watchdog_error`, `repair_at`,
+`repair_kind`, `reconcile_at`, `reconcile_found`, `reconcile_found_total`); a field not written
+is "not available", never an error. Nothing here holds personal data: stores, counts, times,
+topics and job ids.
 
 States, worst first (a store takes the worst state among its conditions):
 
@@ -27,6 +28,8 @@ States, worst first (a store takes the worst state among its conditions):
             - Kanal answered errors (5xx, no answer) or 429 in the last hour (retried);
             - the Kanal store used 90 % or more of its call budget in the last hour;
             - the watchdog repaired a subscription in the last 24 hours;
+            - the watchdog cannot read the shop's subscriptions (credentials refused, shop
+              unreachable): it says why;
             - the last reconciliation pass found at least `reconcile_found` records that
               webhooks had missed.
   ok        none of these.
@@ -129,6 +132,7 @@ class StoreHealth:
     api_access: bool = False
     subscriptions: dict[str, str] | None = None
     watchdog_at: float | None = None
+    watchdog_error: str | None = None  # why the last check could not read the shop
     repair_at: float | None = None
     repair_kind: str | None = None
     reconcile_at: float | None = None
@@ -286,6 +290,15 @@ def conditions(
                 "degraded",
                 f"the watchdog repaired a webhook subscription{kind} {ago(now - store.repair_at)}"
                 "; reconciliation fetches what the shop sent meanwhile",
+            )
+        )
+    if store.watchdog_error:
+        found.append(
+            Condition(
+                "watchdog_error",
+                "degraded",
+                f"the watchdog cannot check the {store.platform} subscriptions: "
+                f"{store.watchdog_error[:200]}",
             )
         )
     if store.reconcile_found is not None and store.reconcile_found >= thresholds.reconcile_found:
@@ -507,6 +520,7 @@ def _fill(
     health.push_at = _float(state.get("push_at"))
     health.quiet_since = _float(state.get("watched_at"))
     health.watchdog_at = _float(state.get("watchdog_at"))
+    health.watchdog_error = state.get("watchdog_error") or None
     health.repair_at = _float(state.get("repair_at"))
     health.repair_kind = state.get("repair_kind") or None
     health.reconcile_at = _float(state.get("reconcile_at"))

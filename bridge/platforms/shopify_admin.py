@@ -65,6 +65,8 @@ class WebhookSubscription:
     uri: str
     format: str
     api_version: str | None = None
+    filter: str | None = None  # a search filter: only matching events are delivered
+    include_fields: tuple[str, ...] = ()  # only these fields are delivered (all when empty)
 
     @classmethod
     def from_node(cls, node: Mapping[str, Any]) -> WebhookSubscription:
@@ -75,6 +77,8 @@ class WebhookSubscription:
             uri=node["uri"],
             format=node.get("format") or "JSON",
             api_version=version.get("handle") if isinstance(version, Mapping) else None,
+            filter=node.get("filter") or None,
+            include_fields=tuple(node.get("includeFields") or ()),
         )
 
 
@@ -280,10 +284,20 @@ class ShopifyAdmin:
         return WebhookSubscription.from_node(payload["webhookSubscription"])
 
     def update_webhook_subscription(
-        self, id: str, *, uri: str | None = None, format: str | None = None
+        self,
+        id: str,
+        *,
+        uri: str | None = None,
+        format: str | None = None,
+        filter: str | None = None,
+        include_fields: list[str] | None = None,
     ) -> WebhookSubscription:
-        """Point a subscription at another address, or change its format."""
-        given = {k: v for k, v in (("uri", uri), ("format", format)) if v is not None}
+        """Point a subscription at another address, or change its format (`filter=""` and
+        `include_fields=[]` make it deliver every event, whole)."""
+        changes = (("uri", uri), ("format", format), ("filter", filter))
+        given: dict[str, Any] = {k: v for k, v in changes if v is not None}
+        if include_fields is not None:
+            given["includeFields"] = include_fields
         data = self.query(
             queries.WEBHOOK_SUBSCRIPTION_UPDATE,
             {"id": id, "webhookSubscription": given},

@@ -98,6 +98,42 @@ def test_check_config_warns_when_stores_share_a_secret(
     assert "shopify-secret-live-42" not in out
 
 
+def test_check_config_says_which_stores_have_api_access_and_what_connect_needs(
+    configured: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.delenv("PUBLIC_URL", raising=False)
+    assert cli.main(["check-config"]) == 0
+    out = capsys.readouterr().out
+    assert "api=none" in out and "platform API access: none" in out
+
+    api = (
+        CONFIG.replace(
+            "requests_per_minute = 120",
+            'requests_per_minute = 120\nclient_id = "app-id"\n'
+            'client_secret = "app-client-secret-1"',
+        )
+        + 'site_url = "https://eu.example"\nconsumer_key = "ck_1"\nconsumer_secret = "cs_2"\n'
+    )
+    configured.write_text(api, encoding="utf-8")
+    assert cli.main(["check-config"]) == 0
+    out = capsys.readouterr().out
+    assert "main-shop: platform=shopify" in out
+    assert "api=admin-api(client-credentials, https://main-shop.myshopify.com, 2026-10)" in out
+    assert "api=rest-key(https://eu.example)" in out
+    assert "public_url: not set" in out
+    assert "warning: PUBLIC_URL (or [bridge] public_url) is not set" in out
+    assert "warning: stores.main-shop: client_secret is not among webhook_secrets" in out
+    assert "app-client-secret-1" not in out and "cs_2" not in out
+
+    monkeypatch.setenv("PUBLIC_URL", "https://bridge.example.com")
+    assert cli.main(["check-config"]) == 0
+    out = capsys.readouterr().out
+    assert "public_url: https://bridge.example.com" in out and "watchdog: every 10 min" in out
+    monkeypatch.setenv("PUBLIC_URL", "http://bridge.example.com")
+    assert cli.main(["check-config"]) == 1
+    assert "PUBLIC_URL: must use https" in capsys.readouterr().err
+
+
 @pytest.mark.parametrize(
     ("change", "named"),
     [
@@ -283,7 +319,8 @@ def test_demo_config_is_valid_and_targets_the_emulator(
     monkeypatch.chdir(tmp_path)
     for name in ("BRIDGE_CONFIG", "BRIDGE_CONFIG_TOML", "KANAL_API_URL"):
         monkeypatch.delenv(name, raising=False)
-    exports = demo.prepare(tmp_path / ".data", ROOT / "Procfile")
+    monkeypatch.delenv("PUBLIC_URL", raising=False)
+    exports = demo.prepare(tmp_path / ".data", ROOT / "Procfile", port=8123)
     assert "export KANAL_BRIDGE_DEMO=1" in exports
     for line in exports.splitlines():
         name, _, value = line.removeprefix("export ").partition("=")
@@ -292,8 +329,29 @@ def test_demo_config_is_valid_and_targets_the_emulator(
     out = capsys.readouterr().out
     assert "demo-shop: platform=shopify kanal_store_id=1" in out
     assert demo.EMULATOR_URL in out
-    assert "DEMO MODE" in demo.banner(8000)
-    assert demo.DEMO_KANAL_KEY in (tmp_path / ".data" / "Procfile.run").read_text()
+    # The simulated shop: API access to the Shopify emulator, its webhooks to this web process.
+    assert f"api=admin-api(client-credentials, {demo.SHOPIFY_URL}, " in out
+    assert "public_url: http://127.0.0.1:8123" in out and "watchdog: every 1 min" in out
+    assert "warning" not in out
+    text = demo.banner(8123)
+    assert "DEMO MODE" in text
+    assert f"curl -sS -X POST {demo.SHOPIFY_URL}/_emulator/orders" in text
+    assert f"curl -sS {demo.EMULATOR_URL}/_emulator/records" in text
+    assert "kanal-bridge webhooks" in text
+    procfile = (tmp_path / ".data" / "Procfile.run").read_text()
+    assert demo.DEMO_KANAL_KEY in procfile
+    assert f"--app {demo.DEMO_CLIENT_ID}:{demo.DEMO_SECRET}" in procfile
+
+
+def test_cli_verbs_in_demo_mode_point_the_shop_at_the_web_port(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    for name in ("BRIDGE_CONFIG", "BRIDGE_CONFIG_TOML"):
+        monkeypatch.delenv(name, raising=False)
+    env = demo.effective_env({"PORT": "8321"})
+    assert 'public_url = "http://127.0.0.1:8321"' in env["BRIDGE_CONFIG_TOML"]
+    assert 'public_url = "http://127.0.0.1:8000"' in demo.effective_env({})["BRIDGE_CONFIG_TOML"]
 
 
 @pytest.fixture
@@ -387,7 +445,7 @@ def test_make_run_starts_the_procfiles_own_commands(tmp_path: Path) -> None:
     lines = demo.run_procfile("\n".join(procfile), demo=True).splitlines()
     assert lines[0].startswith("web:")  # honcho gives the first process the base PORT
     assert [line for line in procfile if line.split(":")[0] in ("web", "worker")] == lines[:2]
-    assert lines[2] == demo.EMULATOR_PROCESS
+    assert lines[2:] == [demo.EMULATOR_PROCESS, demo.SHOPIFY_PROCESS]
     assert len(demo.run_procfile("\n".join(procfile), demo=False).splitlines()) == 2
 
 

@@ -237,6 +237,18 @@ def test_platform_api_access_and_its_defaults() -> None:
     assert config.public_url({"PUBLIC_URL": "http://127.0.0.1:9000"}) == "http://127.0.0.1:9000"
     assert config.bridge.watchdog_every_minutes == 10
     assert parse_config(GOOD, ENV).stores["main-shop"].has_api_access is False
+    assert shop.subscribed_families == ("orders", "checkouts", "customers", "fulfillments")
+    assert woo.subscribed_families == ("orders", "customers")
+    chosen = parse_config(
+        API.replace("quiet_hours = 12", 'subscribe = ["fulfillments", "orders"]'), API_ENV
+    )
+    assert chosen.stores["main-shop"].subscribed_families == ("orders", "fulfillments")
+
+
+def test_a_bad_public_url_in_the_environment_is_named() -> None:
+    config = parse_config(API, API_ENV)
+    with pytest.raises(ConfigError, match="PUBLIC_URL: must use https"):
+        config.public_url({"PUBLIC_URL": "http://bridge.example.com"})
 
 
 def test_a_store_overrides_the_alert_thresholds_it_names() -> None:
@@ -277,6 +289,12 @@ def test_a_store_overrides_the_alert_thresholds_it_names() -> None:
         (("failed_per_hour = 5", "failed_per_hour = 5\nclear_after_seconds = -1"), "clear_after"),
         (("oldest_pending_minutes = 5", "clear_after_seconds = 5"), "clear_after_seconds"),
         (('webhook_url = "${HOOK}"', 'webhook_url = "ftp://x"'), "webhook_url"),
+        (("quiet_hours = 12", 'quiet_hours = 12\nsubscribe = ["orders", "refunds"]'), "subscribe"),
+        (("quiet_hours = 12", "quiet_hours = 12\nsubscribe = []"), "subscribe"),
+        (
+            ('consumer_secret = "${CS}"', 'consumer_secret = "${CS}"\nsubscribe = ["checkouts"]'),
+            "subscribe: woocommerce webhooks carry orders, customers only",
+        ),
     ],
 )
 def test_every_bad_api_setting_is_refused_naming_its_key(

@@ -40,7 +40,12 @@ def test_run_worker_builds_the_worker_from_the_defaults(
 
     worker: Worker = built["worker"]
     assert isinstance(worker, SimpleWorker), "pushes must run in-process (warm Kanal pool)"
-    assert worker.queues[0].name == defaults.QUEUE_NAME  # pushes first
+    # Pushes first, then periodic platform work (bridge/platforms/periodic.py).
+    assert [queue.name for queue in worker.queues] == [
+        defaults.QUEUE_NAME,
+        defaults.PLATFORM_QUEUE_NAME,
+    ]
+    assert worker.periodic is not None and worker.periodic.config is not None
     assert worker.serializer is JSONSerializer
     assert worker.maintenance_interval == defaults.WORKER_MAINTENANCE_INTERVAL
     assert worker.worker_ttl == defaults.WORKER_TTL

@@ -302,6 +302,18 @@ class Bridge:
         born = any(b"lock" not in key for key in self.redis.scan_iter("rq:scheduler:*"))
         return bool(lock and born)
 
+    def stop_processes(self) -> None:
+        """Stop web and workers (SIGTERM, as a deploy or an outage does)."""
+        for process in [*self.workers, self.web]:
+            process.stop()
+
+    def start_processes(self, **env: str) -> None:
+        """Start web and one worker again, with `env` added to their environment."""
+        self.env.update(env)
+        self.web = self.start("web")
+        self.workers = [self.start("worker")]
+        started(f"{self.url}/healthz", [self.web, *self.workers])
+
     def add_worker(self) -> Process:
         worker = self.start("worker", f"worker{len(self.workers) + 1}")
         self.workers.append(worker)

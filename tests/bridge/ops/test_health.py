@@ -246,6 +246,19 @@ def test_a_recent_repair_and_records_reconciliation_found_are_degraded(
     assert found["outlet"].state == "ok"  # repaired two days ago
 
 
+def test_a_watchdog_that_cannot_read_the_shop_is_degraded_and_says_why(
+    redis_client: redis.Redis, config: BridgeConfig
+) -> None:
+    redis_client.hset(
+        metrics.store_key("eu-shop"),
+        mapping={"watchdog_error": "WooCommerce store eu-shop: list webhooks: refused (401)"},
+    )
+    found = read(redis_client, config)
+    assert names(found["eu-shop"]) == ["watchdog_error"]
+    assert found["eu-shop"].state == "degraded"
+    assert "refused (401)" in found["eu-shop"].conditions[0].summary
+
+
 def test_stores_come_worst_first_and_the_json_has_no_secret(
     redis_client: redis.Redis, config: BridgeConfig
 ) -> None:
