@@ -10,6 +10,9 @@ VENV ?= .venv
 DATA ?= .data
 PORT ?= 8000
 PYTEST_ARGS ?=
+# The suite runs in 4 processes, one test file each at a time (pytest-xdist): the end-to-end
+# files mostly wait on real processes, so 4 fit a 2-core machine. PYTEST_JOBS=0 runs it in one.
+PYTEST_JOBS ?= 4
 BIN := $(VENV)/bin
 
 ifeq ($(BUNDLED_REDIS),1)
@@ -56,7 +59,8 @@ lint: $(VENV)/.installed-dev
 
 # The private Redis lives for the pytest run only and is stopped whatever pytest's outcome.
 test: lint
-	$(BIN)/python -m bridge.ops.localredis test -- $(BIN)/pytest $(PYTEST_ARGS)
+	$(BIN)/python -m bridge.ops.localredis test -- \
+	  $(BIN)/pytest $(if $(filter-out 0,$(PYTEST_JOBS)),-n $(PYTEST_JOBS) --dist loadfile) $(PYTEST_ARGS)
 
 # Benchmarks (bench/RESULTS.md): the bench extra brings matplotlib and py-spy; the ingest
 # benchmark also needs wrk (apt-get install wrk). A few minutes each; private Redis servers

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 
 import pytest
@@ -10,8 +11,9 @@ import redis
 from bridge import metrics
 from tests.support import redis_url_for
 
-# Unit tests use their own database so that a developer's local data in db 0 is never touched.
-TEST_DB = 9
+# Unit tests use their own database so that a developer's local data in db 0 is never touched;
+# under pytest-xdist (make test runs the suite in several processes) each process gets its own.
+TEST_DB = 9 + int(os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw") or 0)
 
 
 @pytest.fixture
