@@ -226,7 +226,7 @@ class StoreReport:
     plan: Plan | None = None
     outcomes: list[Outcome] = field(default_factory=list)
     error: str | None = None  # the shop could not be read (or the run not started)
-    problems: list[str] = field(default_factory=list)  # configuration to fix, not fatal
+    problems: list[str] = field(default_factory=list)  # configuration to fix before connecting
 
     @property
     def ok(self) -> bool:
@@ -413,10 +413,3 @@ def explain(exc: Exception, store: StoreConfig) -> str:
     if isinstance(exc, PlatformUnavailable):
         return f"{text} -> is the shop up, and is {store.shop_api_url} its address?"
     return text
-
-
-def subscriptions_of(
-    key: str, store: StoreConfig, public_url: str, client: redis.Redis
-) -> StoreReport:
-    """The store's subscriptions as they are (a dry run)."""
-    return connect_store(key, store, public_url, client, dry_run=True)
