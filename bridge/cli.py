@@ -31,7 +31,6 @@ GRACEFUL_SHUTDOWN_SECONDS = 25
 BOUNDED_HTTP = "bridge.intake.bounded_http:BoundedHttpToolsProtocol"
 
 DEFAULT_TOPICS: dict[Platform, str] = {"shopify": "orders/create", "woocommerce": "order.created"}
-SHOPIFY_API_VERSION = "2026-04"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -373,7 +372,7 @@ def sample_request(
             "X-Shopify-Topic": topic,
             "X-Shopify-Hmac-Sha256": ShopifyVerifier.sign(body, secret.encode()),
             "X-Shopify-Shop-Domain": shop_domain,
-            "X-Shopify-API-Version": SHOPIFY_API_VERSION,
+            "X-Shopify-API-Version": defaults.SHOPIFY_API_VERSION,
             "X-Shopify-Webhook-Id": str(uuid.uuid4()),
             "X-Shopify-Event-Id": str(uuid.uuid4()),
             "X-Shopify-Triggered-At": now.strftime("%Y-%m-%dT%H:%M:%S.000000Z"),

@@ -118,7 +118,7 @@ def test_check_config_says_which_stores_have_api_access_and_what_connect_needs(
     assert cli.main(["check-config"]) == 0
     out = capsys.readouterr().out
     assert "main-shop: platform=shopify" in out
-    assert "api=admin-api(client-credentials, https://main-shop.myshopify.com, 2026-10)" in out
+    assert "api=admin-api(client-credentials, https://main-shop.myshopify.com, 2026-04)" in out
     assert "api=rest-key(https://eu.example)" in out
     assert "public_url: not set" in out
     assert "warning: PUBLIC_URL (or [bridge] public_url) is not set" in out

@@ -231,7 +231,7 @@ def test_platform_api_access_and_its_defaults() -> None:
     assert shop.has_api_access and woo.has_api_access
     assert shop.shop_api_url == "https://main-shop.myshopify.com"
     assert woo.shop_api_url == "https://eu-shop.example"
-    assert shop.api_version == "2026-10"
+    assert shop.api_version == "2026-04"
     assert shop.reconcile_every_minutes == 15 and woo.reconcile_customers_every_hours == 24
     assert config.public_url({}) == "https://bridge.example.com"
     assert config.public_url({"PUBLIC_URL": "http://127.0.0.1:9000"}) == "http://127.0.0.1:9000"

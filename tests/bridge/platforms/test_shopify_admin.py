@@ -112,7 +112,7 @@ admin_api_url = "{shop.url}"
         {},
     )
     client = ShopifyAdmin.for_store(config.stores["legacy"])
-    assert client.api_version == "2026-10"
+    assert client.api_version == "2026-04"
     assert client.shop()["myshopifyDomain"] == "client.myshopify.com"
 
 
