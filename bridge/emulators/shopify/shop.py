@@ -302,13 +302,13 @@ class ShopData:
 
     def create_checkout(self, fields: Mapping[str, Any]) -> dict[str, Any]:
         number = self.new_id()
-        token = secrets.token_hex(16)
+        token, cart_token = secrets.token_hex(16), secrets.token_hex(16)
         now = self.stamp()
         order = self._template
         checkout: dict[str, Any] = {
             "id": number,
             "token": token,
-            "cart_token": secrets.token_hex(16),
+            "cart_token": cart_token,
             "name": f"#{number}",
             "email": None,
             "phone": None,
@@ -327,8 +327,9 @@ class ShopData:
             "note_attributes": [],
             "discount_codes": [],
             "taxes_included": False,
-            "abandoned_checkout_url": f"https://{self.domain}/{self.shop_id}/checkouts/ac/{token}"
-            f"/recover?key={secrets.token_hex(8)}",
+            # Current checkouts: the recovery URL carries the cart token (docs/mapping.md).
+            "abandoned_checkout_url": f"https://{self.domain}/{self.shop_id}/checkouts/ac/"
+            f"{cart_token}/recover?key={secrets.token_hex(8)}",
             "line_items": copy.deepcopy(order.get("line_items", [])),
             "subtotal_price": order.get("subtotal_price"),
             "total_price": order.get("total_price"),
