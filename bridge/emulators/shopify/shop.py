@@ -105,6 +105,15 @@ class ShopData:
     def new_id(self) -> int:
         return next(self._ids)
 
+    def iana_timezone(self) -> str:
+        """The shop's time zone as the API names it: a fixed-offset `Etc/GMT±N` zone (whose
+        sign is inverted, as in the tz database) for whole hours, else UTC."""
+        offset = self.offset.utcoffset(None)
+        hours, rest = divmod(int(offset.total_seconds()), 3600)
+        if rest or not -14 <= hours <= 12:
+            return "Etc/UTC"
+        return "Etc/UTC" if hours == 0 else f"Etc/GMT{-hours:+d}"
+
     # -- customers ----------------------------------------------------------------------
 
     def create_customer(self, fields: Mapping[str, Any]) -> dict[str, Any]:
