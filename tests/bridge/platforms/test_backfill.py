@@ -1,0 +1,308 @@
+"""Backfill: the plan and its estimate, pages checkpointed in Redis and resumed, flow control,
+cancelling, and the progress it reports."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+import redis
+from scan_fakes import FakeSink, PagedShop
+
+from bridge.config import BridgeConfig, parse_config
+from bridge.errors import PlatformUnavailable
+from bridge.platforms import backfill, scan
+from bridge.platforms.sources import Count, Window
+
+CONFIG = """
+[kanal]
+requests_per_minute = 60
+
+[stores.main]
+platform = "shopify"
+kanal_store_id = 7
+kanal_api_key = "k"
+webhook_secrets = ["s"]
+shop_domain = "main.myshopify.com"
+admin_api_token = "shpat_x"
+abandoned_after_minutes = 30
+
+[stores.woo]
+platform = "woocommerce"
+kanal_store_id = 8
+kanal_api_key = "k"
+webhook_secrets = ["s"]
+site_url = "https://woo.example"
+consumer_key = "ck"
+consumer_secret = "cs"
+requests_per_minute = 120
+"""
+NOW = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def config() -> BridgeConfig:
+    return parse_config(CONFIG, {})
+
+
+def shop(orders: int = 5, customers: int = 3) -> PagedShop:
+    return PagedShop(
+        {
+            "orders": [(1000 + n, 1) for n in range(orders)],
+            "customers": [(2000 + n, 1 if n % 3 else None) for n in range(customers)],
+            "checkouts": [],
+        }
+    )
+
+
+def started(
+    client: redis.Redis, config: BridgeConfig, source: PagedShop, **options: object
+) -> backfill.Plan:
+    found = backfill.plan("main", config.stores["main"], config, source, now=NOW, **options)  # type: ignore[arg-type]
+    backfill.start(client, config.stores["main"], found, now=NOW.timestamp())
+    return found
+
+
+def run_to_end(client: redis.Redis, config: BridgeConfig, sink: FakeSink, source: PagedShop) -> int:
+    steps = 0
+    while backfill.step(client, config, "main", sink, source=source) is not None:
+        steps += 1
+        assert steps < 100
+    return steps
+
+
+# -- the plan -----------------------------------------------------------------------------------
+
+
+def test_the_plan_counts_first_and_says_what_it_costs(config: BridgeConfig) -> None:
+    source = shop(orders=8312, customers=2940)
+    found = backfill.plan("main", config.stores["main"], config, source, now=NOW)
+    assert [w.resource for w in found.windows] == ["orders", "customers", "checkouts"]
+    assert found.calls == 8312 + 2940
+    assert found.summary() == (
+        "8,312 orders, 2,940 customers and 0 open abandoned checkouts: about 3 h 8 min at "
+        "60 calls/min; live webhooks go first"
+    )
+    assert found.seconds > backfill.defaults.BACKFILL_CONFIRM_SECONDS
+
+
+def test_default_windows_fit_kanals_purpose(config: BridgeConfig) -> None:
+    store = config.stores["main"]
+    orders, customers, checkouts = backfill.windows(
+        store, ["orders", "customers", "checkouts"], since=NOW - timedelta(days=30), now=NOW
+    )
+    assert orders == Window("orders", NOW - timedelta(days=30), NOW)
+    assert customers == Window("customers", None, NOW)  # all of them
+    # Open carts abandoned within the last day only (30 min to abandon + 24 h of reminders).
+    assert checkouts == Window("checkouts", NOW - timedelta(hours=24, minutes=30), NOW, True)
+    found = backfill.plan("main", store, config, shop(), now=NOW)
+    assert found.since == NOW - timedelta(days=30)
+
+
+def test_more_than_60_days_of_shopify_orders_needs_read_all_orders(config: BridgeConfig) -> None:
+    found = backfill.plan(
+        "main", config.stores["main"], config, shop(), since=NOW - timedelta(days=90), now=NOW
+    )
+    assert any("read_all_orders" in note for note in found.notes)
+    recent = backfill.plan(
+        "main", config.stores["main"], config, shop(), since=NOW - timedelta(days=59), now=NOW
+    )
+    assert recent.notes == []
+
+
+def test_unknown_resources_are_refused_by_name(config: BridgeConfig) -> None:
+    with pytest.raises(ValueError, match="checkouts: not a resource a woocommerce backfill"):
+        backfill.plan("woo", config.stores["woo"], config, shop(), resources=["checkouts"])
+
+
+def test_counts_shopify_stopped_are_said_to_be_at_least() -> None:
+    found = backfill.Plan("s", "shopify", [], {"orders": Count(10_000, exact=False)}, 60, None)
+    assert found.summary().startswith("at least 10,000 orders: about 2 h 47 min")
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("2026-11-01", datetime(2026, 11, 1, tzinfo=UTC)),
+        ("2026-11-01T10:00:00+01:00", datetime(2026, 11, 1, 9, tzinfo=UTC)),
+        ("7d", NOW - timedelta(days=7)),
+    ],
+)
+def test_since_accepts_dates_and_days(text: str, expected: datetime) -> None:
+    assert backfill.parse_since(text, NOW) == expected
+
+
+@pytest.mark.parametrize("text", ["yesterday", "2027-01-01", "d"])
+def test_since_refuses_what_it_cannot_read(text: str) -> None:
+    with pytest.raises(ValueError, match="--since"):
+        backfill.parse_since(text, NOW)
+
+
+@pytest.mark.parametrize(
+    ("seconds", "text"),
+    [(12, "12 s"), (600, "10 min"), (3 * 3600 + 25 * 60, "3 h 25 min"), (50 * 3600, "2 d 2 h")],
+)
+def test_durations_read_as_people_write_them(seconds: float, text: str) -> None:
+    assert backfill.duration(seconds) == text
+
+
+# -- running ------------------------------------------------------------------------------------
+
+
+def test_a_backfill_reads_every_record_once_into_the_bulk_lane(
+    redis_client: redis.Redis, config: BridgeConfig
+) -> None:
+    source, sink = shop(orders=5, customers=3), FakeSink()
+    started(redis_client, config, source)
+    assert redis_client.zscore(backfill.PERIODIC_DUE_KEY, "backfill:main") == NOW.timestamp()
+    run_to_end(redis_client, config, sink, source)
+    assert sink.sent() == [str(1000 + n) for n in range(5)]
+    assert all(bulk for _, _, bulk in sink.calls)
+    fields = scan.read(redis_client, backfill.backfill_key("main"))
+    assert fields["state"] == scan.DONE
+    assert scan.totals(fields, "fetched") == {"orders": 5, "customers": 3}
+    assert scan.totals(fields, "queued") == {"orders": 5, "customers": 2}
+    assert scan.totals(fields, "skipped") == {"customers": 1}
+    assert fields["api_calls"] == str(source.pages)
+    assert backfill.step(redis_client, config, "main", sink, source=source) is None
+
+
+def test_a_second_backfill_waits_for_the_first(
+    redis_client: redis.Redis, config: BridgeConfig
+) -> None:
+    started(redis_client, config, shop())
+    with pytest.raises(backfill.BackfillRunning):
+        started(redis_client, config, shop())
+    assert backfill.cancel(redis_client, "main")
+    assert not backfill.cancel(redis_client, "main")
+    assert backfill.step(redis_client, config, "main", FakeSink(), source=shop()) is None
+    started(redis_client, config, shop())  # a new one may start once it is over
+
+
+def test_a_killed_run_resumes_from_its_last_page(
+    redis_client: redis.Redis, config: BridgeConfig
+) -> None:
+    source, sink = shop(orders=6, customers=0), FakeSink()
+    started(redis_client, config, source)
+    assert backfill.step(redis_client, config, "main", sink, source=source) == 0.0
+    # The next page's run dies after handing its records over, before its checkpoint.
+    fields = scan.read(redis_client, backfill.backfill_key("main"))
+    page = source.page(Window("orders"), {"at": 2})
+    scan.feed(sink, "main", page.records, scan.Page(), "orders")
+    # Another worker takes over from the checkpoint: that page is read again, costs nothing.
+    run_to_end(redis_client, config, sink, source)
+    assert sink.sent() == ["1000", "1001", "1002", "1003", "1004", "1005"]
+    after = scan.read(redis_client, backfill.backfill_key("main"))
+    assert scan.totals(after, "queued") == {"orders": 4}  # 2 more were queued by the dead run
+    assert scan.totals(after, "held") == {"orders": 2}
+    assert int(after["seq"]) > int(fields["seq"])
+
+
+def test_two_runs_of_one_page_commit_it_once(
+    redis_client: redis.Redis, config: BridgeConfig
+) -> None:
+    source, sink = shop(orders=4, customers=0), FakeSink()
+    started(redis_client, config, source)
+    key = backfill.backfill_key("main")
+    fields = scan.read(redis_client, key)
+    first = scan.read_page(redis_client, key, "main", source, sink)
+    assert first is not None and first.committed
+    # A run that read the same checkpoint before the first committed: its commit is refused.
+    late = scan.Page(counts={"orders": {"queued": 2}})
+    scan._commit(redis_client, key, fields, late, 0, '{"at": 2}', None)
+    assert not late.committed
+    assert scan.totals(scan.read(redis_client, key), "queued") == {"orders": 2}
+
+
+def test_the_bulk_lane_is_fed_a_few_pages_ahead(
+    redis_client: redis.Redis, config: BridgeConfig
+) -> None:
+    source, sink = shop(orders=4, customers=0), FakeSink()
+    started(redis_client, config, source)
+    limit = scan.ahead(backfill.PAGE_SIZES["orders"], 60)
+    assert limit == 3 * backfill.PAGE_SIZES["orders"]
+    sink.pending = limit + 10
+    wait = backfill.step(redis_client, config, "main", sink, source=source)
+    # Drained to half the limit at the store's 60 calls a minute.
+    assert wait == pytest.approx(min(limit + 10 - limit / 2, 60.0))
+    assert source.pages == 0 and sink.calls == []
+    sink.pending = limit - 1
+    assert backfill.step(redis_client, config, "main", sink, source=source) == 0.0
+    assert source.pages == 1
+
+
+def test_one_page_of_a_shop_at_a_time(redis_client: redis.Redis, config: BridgeConfig) -> None:
+    source, sink = shop(), FakeSink()
+    started(redis_client, config, source)
+    with scan.shop_lock(redis_client, "main") as mine:
+        assert mine
+        assert backfill.step(redis_client, config, "main", sink, source=source) == 2.0
+    assert source.pages == 0
+
+
+def test_a_failing_shop_is_noted_and_the_page_tried_again(
+    redis_client: redis.Redis, config: BridgeConfig
+) -> None:
+    source, sink = shop(orders=2, customers=0), FakeSink()
+    source.fail = {1: PlatformUnavailable("Shopify orders page: HTTP 503 after 1 attempts")}
+    started(redis_client, config, source)
+    with pytest.raises(PlatformUnavailable):
+        backfill.step(redis_client, config, "main", sink, source=source)
+    fields = scan.read(redis_client, backfill.backfill_key("main"))
+    assert "HTTP 503" in fields["error"] and fields["seq"] == "0"
+    run_to_end(redis_client, config, sink, source)
+    assert sink.sent() == ["1000", "1001"]
+    assert "error" not in scan.read(redis_client, backfill.backfill_key("main"))
+
+
+# -- progress ------------------------------------------------------------------------------------
+
+
+def test_progress_counts_what_was_read_queued_and_delivered(
+    redis_client: redis.Redis, config: BridgeConfig
+) -> None:
+    source, sink = shop(orders=6, customers=0), FakeSink()
+    found = started(redis_client, config, source)
+    backfill.step(redis_client, config, "main", sink, source=source)
+    sink.pending = 1  # one of the two queued waits for its call slot
+    now = NOW.timestamp() + 120
+    seen = backfill.progress(redis_client, "main", sink, now=now)
+    assert seen is not None
+    assert seen.total == {"orders": 6, "customers": 0, "checkouts": 0}
+    assert (sum(seen.fetched.values()), sum(seen.queued.values()), seen.delivered) == (2, 2, 1)
+    assert seen.calls_per_minute == pytest.approx(0.5)  # 1 delivered in 2 minutes
+    assert seen.seconds_left == pytest.approx((4 + 1) / 0.5 * 60)
+    assert 0 < seen.fraction < 1
+    line = backfill.render(seen, bar=False)
+    assert line.startswith("backfill main:  17% read orders 2/6")
+    assert "delivered 1; failed 0; 0 calls/min; about 10 min left" in line
+    assert backfill.render(seen, bar=True).startswith("[####....................]  17%")
+    assert backfill.describe(seen)[1] == (
+        "  orders: 2 of 6 read; 2 queued, 0 already in Kanal, 0 with nothing to send"
+    )
+    assert found.calls == 6
+
+
+def test_the_status_line_comes_from_the_hash_alone(
+    redis_client: redis.Redis, config: BridgeConfig
+) -> None:
+    source, sink = shop(orders=4, customers=0), FakeSink()
+    started(redis_client, config, source)
+    run_to_end(redis_client, config, sink, source)
+    fields = scan.read(redis_client, backfill.backfill_key("main"))
+    assert backfill.summary(fields) == "done: 4 of 4 read, 4 queued, ~4 delivered"
+    assert backfill.summary({}) == "no backfill"
+
+
+def test_failed_pushes_since_the_start_are_counted(
+    redis_client: redis.Redis, config: BridgeConfig
+) -> None:
+    from bridge.metrics import hour_key
+
+    started(redis_client, config, shop())
+    hour = int(NOW.timestamp() // 3600)
+    redis_client.hset(hour_key("main", hour - 1), "failed", 5)  # before the backfill
+    redis_client.hset(hour_key("main", hour), "failed", 2)
+    redis_client.hset(hour_key("main", hour + 1), "failed", 1)
+    seen = backfill.progress(redis_client, "main", now=NOW.timestamp() + 3600)
+    assert seen is not None and seen.failed == 3
