@@ -39,6 +39,7 @@ import redis
 from bridge import defaults, metrics
 from bridge.config import BridgeConfig, StoreConfig
 from bridge.errors import PlatformError
+from bridge.ops.progress import totals
 from bridge.platforms import scan
 from bridge.platforms.backfill import PAGE_SIZES, recovery_window
 from bridge.platforms.sources import Source, Window, shop_timezone, source_for
@@ -207,7 +208,7 @@ def step(
 def finish(client: redis.Redis, key: str, now: float) -> Pass:
     """Close the pass: move the watermark, forget its deaf windows, write the store's figures."""
     fields = scan.read(client, reconcile_key(key))
-    found = scan.totals(fields, "queued")
+    found = totals(fields, "queued")
     total = sum(found.values())
     with client.pipeline() as pipe:
         if fields.get("until"):
@@ -227,7 +228,7 @@ def finish(client: redis.Redis, key: str, now: float) -> Pass:
             total,
             ", ".join(f"{n} {r}" for r, n in sorted(found.items()) if n),
         )
-    return Pass(key, found, scan.totals(fields, "fetched"), True)
+    return Pass(key, found, totals(fields, "fetched"), True)
 
 
 def run_pass(
@@ -252,7 +253,7 @@ def run_pass(
     fields = scan.read(client, reconcile_key(key))
     return Pass(
         key,
-        scan.totals(fields, "queued"),
-        scan.totals(fields, "fetched"),
+        totals(fields, "queued"),
+        totals(fields, "fetched"),
         fields.get("state") == scan.DONE,
     )

@@ -40,6 +40,7 @@ import redis
 from redis.typing import EncodableT, FieldT
 
 from bridge import defaults
+from bridge.ops.progress import text
 from bridge.platforms.sources import Source, Window, kanal_resource, without_shipments
 from mappers import Action, Ignored
 
@@ -83,14 +84,6 @@ class Page:
     def count(self, resource: str, outcome: str) -> None:
         by_outcome = self.counts.setdefault(resource, {})
         by_outcome[outcome] = by_outcome.get(outcome, 0) + 1
-
-
-def text(raw: Mapping[bytes, bytes] | Mapping[str, str]) -> dict[str, str]:
-    """A Redis hash as str → str."""
-    return {
-        (k.decode() if isinstance(k, bytes) else k): (v.decode() if isinstance(v, bytes) else v)
-        for k, v in raw.items()
-    }
 
 
 def read(client: redis.Redis, key: str) -> dict[str, str]:
@@ -264,9 +257,3 @@ def shop_lock(client: redis.Redis, store: str) -> Iterator[bool]:
     finally:
         with contextlib.suppress(redis.exceptions.LockError):
             lock.release()
-
-
-def totals(fields: Mapping[str, str], outcome: str) -> dict[str, int]:
-    """`{resource: amount}` of one counter family (`fetched`, `queued`...)."""
-    prefix = f"{outcome}:"
-    return {k[len(prefix) :]: int(v) for k, v in fields.items() if k.startswith(prefix)}

@@ -7,68 +7,25 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 import redis
-from scan_fakes import FakeSink, PagedShop
 
 from bridge.config import BridgeConfig, parse_config
 from bridge.errors import PlatformUnavailable
+from bridge.ops import progress
 from bridge.platforms import backfill, scan
 from bridge.platforms.sources import Count, Window
-
-CONFIG = """
-[kanal]
-requests_per_minute = 60
-
-[stores.main]
-platform = "shopify"
-kanal_store_id = 7
-kanal_api_key = "k"
-webhook_secrets = ["s"]
-shop_domain = "main.myshopify.com"
-admin_api_token = "shpat_x"
-abandoned_after_minutes = 30
-
-[stores.woo]
-platform = "woocommerce"
-kanal_store_id = 8
-kanal_api_key = "k"
-webhook_secrets = ["s"]
-site_url = "https://woo.example"
-consumer_key = "ck"
-consumer_secret = "cs"
-requests_per_minute = 120
-"""
-NOW = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
+from tests.scan_fakes import (
+    BACKFILL_CONFIG,
+    NOW,
+    FakeSink,
+    run_to_end,
+    shop,
+    started,
+)
 
 
 @pytest.fixture
 def config() -> BridgeConfig:
-    return parse_config(CONFIG, {})
-
-
-def shop(orders: int = 5, customers: int = 3) -> PagedShop:
-    return PagedShop(
-        {
-            "orders": [(1000 + n, 1) for n in range(orders)],
-            "customers": [(2000 + n, 1 if n % 3 else None) for n in range(customers)],
-            "checkouts": [],
-        }
-    )
-
-
-def started(
-    client: redis.Redis, config: BridgeConfig, source: PagedShop, **options: object
-) -> backfill.Plan:
-    found = backfill.plan("main", config.stores["main"], config, source, now=NOW, **options)  # type: ignore[arg-type]
-    backfill.start(client, config.stores["main"], found, now=NOW.timestamp())
-    return found
-
-
-def run_to_end(client: redis.Redis, config: BridgeConfig, sink: FakeSink, source: PagedShop) -> int:
-    steps = 0
-    while backfill.step(client, config, "main", sink, source=source) is not None:
-        steps += 1
-        assert steps < 100
-    return steps
+    return parse_config(BACKFILL_CONFIG, {})
 
 
 # -- the plan -----------------------------------------------------------------------------------
@@ -138,14 +95,6 @@ def test_since_refuses_what_it_cannot_read(text: str) -> None:
         backfill.parse_since(text, NOW)
 
 
-@pytest.mark.parametrize(
-    ("seconds", "text"),
-    [(12, "12 s"), (600, "10 min"), (3 * 3600 + 25 * 60, "3 h 25 min"), (50 * 3600, "2 d 2 h")],
-)
-def test_durations_read_as_people_write_them(seconds: float, text: str) -> None:
-    assert backfill.duration(seconds) == text
-
-
 # -- running ------------------------------------------------------------------------------------
 
 
@@ -160,9 +109,9 @@ def test_a_backfill_reads_every_record_once_into_the_bulk_lane(
     assert all(bulk for _, _, bulk in sink.calls)
     fields = scan.read(redis_client, backfill.backfill_key("main"))
     assert fields["state"] == scan.DONE
-    assert scan.totals(fields, "fetched") == {"orders": 5, "customers": 3}
-    assert scan.totals(fields, "queued") == {"orders": 5, "customers": 2}
-    assert scan.totals(fields, "skipped") == {"customers": 1}
+    assert progress.totals(fields, "fetched") == {"orders": 5, "customers": 3}
+    assert progress.totals(fields, "queued") == {"orders": 5, "customers": 2}
+    assert progress.totals(fields, "skipped") == {"customers": 1}
     assert fields["api_calls"] == str(source.pages)
     assert backfill.step(redis_client, config, "main", sink, source=source) is None
 
@@ -193,8 +142,8 @@ def test_a_killed_run_resumes_from_its_last_page(
     run_to_end(redis_client, config, sink, source)
     assert sink.sent() == ["1000", "1001", "1002", "1003", "1004", "1005"]
     after = scan.read(redis_client, backfill.backfill_key("main"))
-    assert scan.totals(after, "queued") == {"orders": 4}  # 2 more were queued by the dead run
-    assert scan.totals(after, "held") == {"orders": 2}
+    assert progress.totals(after, "queued") == {"orders": 4}  # 2 more were queued by the dead run
+    assert progress.totals(after, "held") == {"orders": 2}
     assert int(after["seq"]) > int(fields["seq"])
 
 
@@ -211,7 +160,7 @@ def test_two_runs_of_one_page_commit_it_once(
     late = scan.Page(counts={"orders": {"queued": 2}})
     scan._commit(redis_client, key, fields, late, 0, '{"at": 2}', None)
     assert not late.committed
-    assert scan.totals(scan.read(redis_client, key), "queued") == {"orders": 2}
+    assert progress.totals(scan.read(redis_client, key), "queued") == {"orders": 2}
 
 
 def test_the_bulk_lane_is_fed_a_few_pages_ahead(
@@ -253,56 +202,3 @@ def test_a_failing_shop_is_noted_and_the_page_tried_again(
     run_to_end(redis_client, config, sink, source)
     assert sink.sent() == ["1000", "1001"]
     assert "error" not in scan.read(redis_client, backfill.backfill_key("main"))
-
-
-# -- progress ------------------------------------------------------------------------------------
-
-
-def test_progress_counts_what_was_read_queued_and_delivered(
-    redis_client: redis.Redis, config: BridgeConfig
-) -> None:
-    source, sink = shop(orders=6, customers=0), FakeSink()
-    found = started(redis_client, config, source)
-    backfill.step(redis_client, config, "main", sink, source=source)
-    sink.pending = 1  # one of the two queued waits for its call slot
-    now = NOW.timestamp() + 120
-    seen = backfill.progress(redis_client, "main", sink, now=now)
-    assert seen is not None
-    assert seen.total == {"orders": 6, "customers": 0, "checkouts": 0}
-    assert (sum(seen.fetched.values()), sum(seen.queued.values()), seen.delivered) == (2, 2, 1)
-    assert seen.calls_per_minute == pytest.approx(0.5)  # 1 delivered in 2 minutes
-    assert seen.seconds_left == pytest.approx((4 + 1) / 0.5 * 60)
-    assert 0 < seen.fraction < 1
-    line = backfill.render(seen, bar=False)
-    assert line.startswith("backfill main:  17% read orders 2/6")
-    assert "delivered 1; failed 0; 0 calls/min; about 10 min left" in line
-    assert backfill.render(seen, bar=True).startswith("[####....................]  17%")
-    assert backfill.describe(seen)[1] == (
-        "  orders: 2 of 6 read; 2 queued, 0 already in Kanal, 0 with nothing to send"
-    )
-    assert found.calls == 6
-
-
-def test_the_status_line_comes_from_the_hash_alone(
-    redis_client: redis.Redis, config: BridgeConfig
-) -> None:
-    source, sink = shop(orders=4, customers=0), FakeSink()
-    started(redis_client, config, source)
-    run_to_end(redis_client, config, sink, source)
-    fields = scan.read(redis_client, backfill.backfill_key("main"))
-    assert backfill.summary(fields) == "done: 4 of 4 read, 4 queued, ~4 delivered"
-    assert backfill.summary({}) == "no backfill"
-
-
-def test_failed_pushes_since_the_start_are_counted(
-    redis_client: redis.Redis, config: BridgeConfig
-) -> None:
-    from bridge.metrics import hour_key
-
-    started(redis_client, config, shop())
-    hour = int(NOW.timestamp() // 3600)
-    redis_client.hset(hour_key("main", hour - 1), "failed", 5)  # before the backfill
-    redis_client.hset(hour_key("main", hour), "failed", 2)
-    redis_client.hset(hour_key("main", hour + 1), "failed", 1)
-    seen = backfill.progress(redis_client, "main", now=NOW.timestamp() + 3600)
-    assert seen is not None and seen.failed == 3

@@ -8,12 +8,12 @@ from datetime import UTC, datetime
 
 import pytest
 import redis
-from scan_fakes import FakeSink, PagedShop
 
 from bridge import defaults, metrics
 from bridge.config import BridgeConfig, parse_config
 from bridge.platforms import reconcile, scan
 from bridge.platforms.sources import Window
+from tests.scan_fakes import FakeSink, PagedShop
 
 CONFIG = """
 [stores.main]

@@ -5,8 +5,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
+import redis
+
+from bridge.config import BridgeConfig
+from bridge.platforms import backfill
 from bridge.platforms.sources import Count, Fetched, Window
 from mappers import Action, Ignored, Upsert
 
@@ -77,3 +82,57 @@ class PagedShop:
 
     def spent(self) -> tuple[int, int]:
         return self.pages, 10 * self.pages
+
+
+# A backfill of a Shopify store over the shop above (tests of backfill and its progress).
+
+BACKFILL_CONFIG = """
+[kanal]
+requests_per_minute = 60
+
+[stores.main]
+platform = "shopify"
+kanal_store_id = 7
+kanal_api_key = "k"
+webhook_secrets = ["s"]
+shop_domain = "main.myshopify.com"
+admin_api_token = "shpat_x"
+abandoned_after_minutes = 30
+
+[stores.woo]
+platform = "woocommerce"
+kanal_store_id = 8
+kanal_api_key = "k"
+webhook_secrets = ["s"]
+site_url = "https://woo.example"
+consumer_key = "ck"
+consumer_secret = "cs"
+requests_per_minute = 120
+"""
+NOW = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
+
+
+def shop(orders: int = 5, customers: int = 3) -> PagedShop:
+    return PagedShop(
+        {
+            "orders": [(1000 + n, 1) for n in range(orders)],
+            "customers": [(2000 + n, 1 if n % 3 else None) for n in range(customers)],
+            "checkouts": [],
+        }
+    )
+
+
+def started(
+    client: redis.Redis, config: BridgeConfig, source: PagedShop, **options: object
+) -> backfill.Plan:
+    found = backfill.plan("main", config.stores["main"], config, source, now=NOW, **options)  # type: ignore[arg-type]
+    backfill.start(client, config.stores["main"], found, now=NOW.timestamp())
+    return found
+
+
+def run_to_end(client: redis.Redis, config: BridgeConfig, sink: FakeSink, source: PagedShop) -> int:
+    steps = 0
+    while backfill.step(client, config, "main", sink, source=source) is not None:
+        steps += 1
+        assert steps < 100
+    return steps
