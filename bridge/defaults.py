@@ -214,6 +214,8 @@ BACKFILL_CONFIRM_SECONDS = 3600
 # How often an idle backfill task looks for a backfill to run (a new one is made due at once;
 # this bounds how long a backfill whose worker died waits before another worker takes over).
 BACKFILL_CHECK_SECONDS = 60.0
+# The backfill command, when its output is not a terminal, prints a progress line this often.
+BACKFILL_LOG_SECONDS = 30.0
 
 # Scans (backfill, reconciliation) feed Kanal's bulk lane a few pages ahead: a page is read
 # only while fewer records wait than this many pages (or half a minute of the Kanal store's
