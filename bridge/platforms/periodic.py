@@ -203,12 +203,17 @@ class Periodic:
 def _busy(connection: redis.Redis, idents: list[str], now: float) -> set[str]:
     """The tasks among `idents` whose last job is still queued, scheduled or running."""
     job_ids = connection.hmget(JOB_KEY, idents)
+    platform_queue = queue(connection).key
     with connection.pipeline(transaction=False) as pipe:
         for job_id in job_ids:
             pipe.hmget(Job.key_for(_text(job_id)) if job_id else "-", "status", "started_at")
-        states = pipe.execute()
+            pipe.lpos(platform_queue, _text(job_id) if job_id else "-")
+        replies = pipe.execute()
     busy = set()
-    for ident, (status, started_at) in zip(idents, states, strict=True):
+    states = zip(replies[::2], replies[1::2], strict=True)
+    for ident, ((status, started_at), queued_at) in zip(idents, states, strict=True):
+        if status == b"queued" and queued_at is None:
+            continue  # popped by a worker that died before starting it (BLPOP leaves no trace)
         if status in _WAITING or (status == b"started" and _running_since(started_at, now)):
             busy.add(ident)
     return busy

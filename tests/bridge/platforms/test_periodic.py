@@ -128,6 +128,19 @@ def test_a_task_whose_job_is_still_queued_or_running_is_not_enqueued_again(
     assert scheduler.tick(redis_client, late) == ["probe:api-shop"]
 
 
+def test_a_queued_job_a_dead_worker_popped_does_not_hold_its_task_back(
+    redis_client: redis.Redis,
+) -> None:
+    now = time.time()
+    scheduler = Periodic(config(), TASKS)
+    scheduler.tick(redis_client, now)
+    # A worker popped the job (BLPOP: it leaves the queue) and was killed before starting it.
+    [job_id] = periodic.queue(redis_client).job_ids
+    redis_client.lrem(periodic.queue(redis_client).key, 1, job_id)
+    redis_client.zadd(DUE_KEY, {"probe:api-shop": now})
+    assert scheduler.tick(redis_client, now + 1) == ["probe:api-shop"]
+
+
 def test_next_due_times_outlive_a_restart_and_follow_the_configuration(
     redis_client: redis.Redis,
 ) -> None:
