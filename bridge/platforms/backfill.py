@@ -39,7 +39,7 @@ from bridge import defaults
 from bridge.config import BridgeConfig, StoreConfig
 from bridge.errors import PlatformError
 from bridge.ops.progress import backfill_key, duration, summary
-from bridge.platforms import scan, shopify_queries
+from bridge.platforms import periodic, scan, shopify_queries
 from bridge.platforms.sources import Count, Source, Window, source_for
 
 log = logging.getLogger("bridge.platforms.backfill")
@@ -49,9 +49,6 @@ RESOURCES: dict[str, tuple[str, ...]] = {
     "woocommerce": ("orders", "customers"),
 }
 PAGE_SIZES = {**shopify_queries.PAGE_SIZES, "trashed_orders": 100}
-# The periodic scheduler's due times (bridge/platforms/periodic.py): a new backfill is due now.
-PERIODIC_DUE_KEY = f"{defaults.KEY_PREFIX}:periodic:due"
-TASK = "backfill"
 
 
 class BackfillRunning(Exception):
@@ -198,7 +195,7 @@ def start(
         pipe.multi()
         pipe.delete(key)
         pipe.hset(key, mapping=fields)
-        pipe.zadd(PERIODIC_DUE_KEY, {f"{TASK}:{found.store}": now})
+        pipe.zadd(periodic.DUE_KEY, {periodic.task_id("backfill", found.store): now})
 
     client.transaction(replace, key)
     log.info("backfill of %s started: %s", found.store, found.summary())
@@ -225,11 +222,6 @@ def cancel(client: redis.Redis, store: str, now: float | None = None) -> bool:
 
 class _NotRunning(Exception):
     pass
-
-
-def every(config: BridgeConfig, key: str, store: StoreConfig) -> float:
-    """The periodic task's interval: stores with API access look for a backfill to run."""
-    return defaults.BACKFILL_CHECK_SECONDS if store.has_api_access else 0.0
 
 
 def step(

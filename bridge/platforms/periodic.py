@@ -104,7 +104,20 @@ def _watchdog_every(config: BridgeConfig, key: str, store: StoreConfig) -> float
     return config.bridge.watchdog_every_minutes * 60
 
 
-TASKS: tuple[Task, ...] = (Task("watchdog", "bridge.platforms.watchdog:check", _watchdog_every),)
+def _reconcile_every(config: BridgeConfig, key: str, store: StoreConfig) -> float:
+    return store.reconcile_every_minutes * 60 if store.has_api_access else 0.0
+
+
+def _backfill_every(config: BridgeConfig, key: str, store: StoreConfig) -> float:
+    # Idle, the task looks for a backfill this often; `kanal-bridge backfill` makes it due now.
+    return defaults.BACKFILL_CHECK_SECONDS if store.has_api_access else 0.0
+
+
+TASKS: tuple[Task, ...] = (
+    Task("watchdog", "bridge.platforms.watchdog:check", _watchdog_every),
+    Task("reconcile", "bridge.platforms.tasks:reconcile_page", _reconcile_every),
+    Task("backfill", "bridge.platforms.tasks:backfill_page", _backfill_every),
+)
 
 
 def task_id(name: str, store: str) -> str:

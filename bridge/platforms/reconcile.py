@@ -43,43 +43,16 @@ from bridge.ops.progress import totals
 from bridge.platforms import scan
 from bridge.platforms.backfill import PAGE_SIZES, recovery_window
 from bridge.platforms.sources import Source, Window, shop_timezone, source_for
+from bridge.platforms.watchdog import DeafWindow, deaf_key, deaf_windows
 
 log = logging.getLogger("bridge.platforms.reconcile")
 
 KEY_PREFIX = f"{defaults.KEY_PREFIX}:reconcile:"
-DEAF_PREFIX = f"{defaults.KEY_PREFIX}:deaf:"
 KEPT = ("watermark", "customers_at", "timezone")
 
 
 def reconcile_key(store: str) -> str:
     return KEY_PREFIX + store
-
-
-def every(config: BridgeConfig, key: str, store: StoreConfig) -> float:
-    """The periodic task's interval (0: off for the store)."""
-    return store.reconcile_every_minutes * 60 if store.has_api_access else 0.0
-
-
-@dataclass(frozen=True)
-class DeafWindow:
-    """A time the watchdog found the store deaf (`kb:deaf:{store}`, written by
-    bridge/platforms/watchdog.py): unix seconds, and the member as stored."""
-
-    start: float
-    end: float
-    member: str
-
-
-def deaf_windows(client: redis.Redis, store: str) -> list[DeafWindow]:
-    found = []
-    for raw in client.zrange(DEAF_PREFIX + store, 0, -1):
-        member = raw.decode() if isinstance(raw, bytes) else str(raw)
-        try:
-            data = json.loads(member)
-            found.append(DeafWindow(float(data["start"]), float(data["end"]), member))
-        except (ValueError, KeyError, TypeError):
-            continue
-    return found
 
 
 def windows(
@@ -91,8 +64,8 @@ def windows(
     """A new pass's windows, the end of its regular window, and whether it reads WooCommerce's
     customers."""
     watermark = float(fields.get("watermark") or now - defaults.RECONCILE_FIRST_LOOKBACK_SECONDS)
-    until = now - defaults.RECONCILE_LAG_SECONDS
-    spans = [(w.start, w.end + defaults.RECONCILE_OVERLAP_SECONDS) for w in deaf]
+    until = now - lag(store)
+    spans = [(float(w.start), float(w.end + defaults.RECONCILE_OVERLAP_SECONDS)) for w in deaf]
     spans.append((watermark, until))
     resources = (
         ("orders", "checkouts") if store.platform == "shopify" else ("orders", "trashed_orders")
@@ -118,6 +91,17 @@ def windows(
     return found, until, customers
 
 
+def lag(store: StoreConfig) -> float:
+    """How long before a pass it stops looking: RECONCILE_LAG_SECONDS, or the store's interval
+    when that is shorter (a store reconciled every few seconds wants what it misses soon)."""
+    interval = store.reconcile_every_minutes * 60
+    return (
+        min(defaults.RECONCILE_LAG_SECONDS, interval)
+        if interval > 0
+        else defaults.RECONCILE_LAG_SECONDS
+    )
+
+
 def _at(seconds: float) -> datetime:
     return datetime.fromtimestamp(seconds, UTC)
 
@@ -134,7 +118,8 @@ def begin(
         kept["timezone"] = shop_timezone(source) or ""
     if customers:
         kept["customers_at"] = repr(now)
-    new = scan.fresh(todo, now, until=repr(until), deaf=json.dumps([w.member for w in deaf]))
+    members = [w.member.decode() for w in deaf]
+    new = scan.fresh(todo, now, until=repr(until), deaf=json.dumps(members))
     with client.pipeline() as pipe:
         pipe.delete(reconcile_key(key))
         pipe.hset(reconcile_key(key), mapping={**new, **kept})
@@ -214,7 +199,7 @@ def finish(client: redis.Redis, key: str, now: float) -> Pass:
         if fields.get("until"):
             pipe.hset(reconcile_key(key), "watermark", fields["until"])
         for member in json.loads(fields.get("deaf") or "[]"):
-            pipe.zrem(DEAF_PREFIX + key, member)
+            pipe.zrem(deaf_key(key), member)
         pipe.hset(
             metrics.store_key(key),
             mapping={"reconcile_at": repr(now), "reconcile_found": total},

@@ -11,7 +11,7 @@ import redis
 from bridge.config import BridgeConfig, parse_config
 from bridge.errors import PlatformUnavailable
 from bridge.ops import progress
-from bridge.platforms import backfill, scan
+from bridge.platforms import backfill, periodic, scan
 from bridge.platforms.sources import Count, Window
 from tests.scan_fakes import (
     BACKFILL_CONFIG,
@@ -103,7 +103,7 @@ def test_a_backfill_reads_every_record_once_into_the_bulk_lane(
 ) -> None:
     source, sink = shop(orders=5, customers=3), FakeSink()
     started(redis_client, config, source)
-    assert redis_client.zscore(backfill.PERIODIC_DUE_KEY, "backfill:main") == NOW.timestamp()
+    assert redis_client.zscore(periodic.DUE_KEY, "backfill:main") == NOW.timestamp()
     run_to_end(redis_client, config, sink, source)
     assert sink.sent() == [str(1000 + n) for n in range(5)]
     assert all(bulk for _, _, bulk in sink.calls)

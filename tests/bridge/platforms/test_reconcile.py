@@ -11,8 +11,9 @@ import redis
 
 from bridge import defaults, metrics
 from bridge.config import BridgeConfig, parse_config
-from bridge.platforms import reconcile, scan
+from bridge.platforms import periodic, reconcile, scan
 from bridge.platforms.sources import Window
+from bridge.platforms.watchdog import DeafWindow, deaf_key
 from tests.scan_fakes import FakeSink, PagedShop
 
 CONFIG = """
@@ -64,8 +65,13 @@ def config() -> BridgeConfig:
 
 
 def test_every_store_with_api_access_is_reconciled_at_its_interval(config: BridgeConfig) -> None:
-    intervals = {key: reconcile.every(config, key, s) for key, s in config.stores.items()}
-    assert intervals == {"main": 900.0, "woo": 900.0, "quiet": 0.0, "hooks-only": 0.0}
+    intervals = periodic.wanted(config)
+    assert {k: v for k, v in intervals.items() if k.startswith("reconcile:")} == {
+        "reconcile:main": 900.0,
+        "reconcile:woo": 900.0,
+    }
+    assert intervals["backfill:main"] == defaults.BACKFILL_CHECK_SECONDS
+    assert "backfill:hooks-only" not in intervals
 
 
 def test_a_pass_reads_since_the_watermark_less_the_overlap_up_to_the_lag(
@@ -83,8 +89,8 @@ def test_a_pass_reads_since_the_watermark_less_the_overlap_up_to_the_lag(
 def test_deaf_windows_are_read_in_full_and_old_carts_never(config: BridgeConfig) -> None:
     store = config.stores["main"]
     deaf = [
-        reconcile.DeafWindow(NOW - 3 * 86400, NOW - 2 * 86400, "a"),
-        reconcile.DeafWindow(NOW - 7200, NOW - 3600, "b"),
+        DeafWindow(int(NOW - 3 * 86400), int(NOW - 2 * 86400), (), (), b"a"),
+        DeafWindow(int(NOW - 7200), int(NOW - 3600), (), (), b"b"),
     ]
     todo, _, _ = reconcile.windows(store, {"watermark": repr(NOW - 900)}, deaf, NOW)
     orders = [w for w in todo if w.resource == "orders"]
@@ -127,8 +133,10 @@ def test_a_pass_records_what_the_webhooks_missed(
 ) -> None:
     source = PagedShop({"orders": [(1, 5), (2, 5), (3, 5)], "checkouts": [(9, 1)]})
     sink = FakeSink(held={("main", "orders", "1"): 5, ("main", "orders", "2"): 5})
-    deaf = json.dumps({"start": NOW - 7200, "end": NOW - 3600, "topics": ["orders/create"]})
-    redis_client.zadd(reconcile.DEAF_PREFIX + "main", {deaf: NOW - 3600})
+    deaf = json.dumps(
+        {"start": int(NOW - 7200), "end": int(NOW - 3600), "topics": ["orders/create"]}
+    )
+    redis_client.zadd(deaf_key("main"), {deaf: NOW - 3600})
     metrics.BUFFER.take()
     run_pass(redis_client, config, sink, source, NOW)
     # Order 3 and checkout 9 were missed (twice read, once queued: the deaf window and the
@@ -136,7 +144,7 @@ def test_a_pass_records_what_the_webhooks_missed(
     assert sink.sent() == ["3"] and sink.sent("checkouts") == ["9"]
     state = scan.read(redis_client, reconcile.reconcile_key("main"))
     assert state["state"] == scan.DONE and state["watermark"] == repr(NOW - LAG)
-    assert redis_client.zcard(reconcile.DEAF_PREFIX + "main") == 0
+    assert redis_client.zcard(deaf_key("main")) == 0
     store = scan.read(redis_client, metrics.store_key("main"))
     assert (store["reconcile_at"], store["reconcile_found"]) == (repr(NOW), "2")
     assert store["reconcile_found_total"] == "2"
@@ -160,3 +168,12 @@ def test_a_pass_left_mid_way_is_carried_on(redis_client: redis.Redis, config: Br
     found = reconcile.run_pass(redis_client, config, "main", sink, source=source)
     assert found.done and found.found == {"orders": 5}
     assert sink.sent() == ["0", "1", "2", "3", "4"]
+
+
+def test_a_store_reconciled_every_few_seconds_looks_that_close_to_now(
+    config: BridgeConfig,
+) -> None:
+    fast = config.stores["main"].model_copy(update={"reconcile_every_minutes": 0.05})
+    assert reconcile.lag(fast) == 3.0
+    assert reconcile.lag(config.stores["main"]) == LAG
+    assert reconcile.lag(config.stores["quiet"]) == LAG  # off: `kanal-bridge reconcile` only
