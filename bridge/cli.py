@@ -90,6 +90,36 @@ def _parser() -> argparse.ArgumentParser:
     webhooks.add_argument("store", nargs="?", metavar="STORE", help="default: every store")
     webhooks.set_defaults(handler=_webhooks)
 
+    backfill = commands.add_parser(
+        "backfill",
+        help="send Kanal what a shop already holds (orders, customers, open carts), behind "
+        "the live traffic",
+    )
+    backfill.add_argument("store", metavar="STORE")
+    backfill.add_argument(
+        "--since", help="orders changed since: 2026-01-31, an ISO date-time, or 30d (default)"
+    )
+    backfill.add_argument(
+        "--resources",
+        help="comma-separated: orders, customers, checkouts (Shopify) (default: all of them)",
+    )
+    backfill.add_argument("--dry-run", action="store_true", help="count and estimate only")
+    backfill.add_argument("--yes", action="store_true", help="do not ask, even above an hour")
+    backfill.add_argument("--status", action="store_true", help="where the backfill stands")
+    backfill.add_argument("--cancel", action="store_true", help="stop reading pages")
+    backfill.add_argument(
+        "--detach", action="store_true", help="start it and return (the workers run it)"
+    )
+    backfill.set_defaults(handler=_backfill)
+
+    reconcile = commands.add_parser(
+        "reconcile", help="fetch now what the webhooks missed (one reconciliation pass)"
+    )
+    reconcile.add_argument(
+        "store", nargs="?", metavar="STORE", help="default: every store with API credentials"
+    )
+    reconcile.set_defaults(handler=_reconcile)
+
     sample = commands.add_parser(
         "send-sample", help="post a correctly signed sample order webhook to a running bridge"
     )
@@ -185,6 +215,45 @@ def _connect(args: argparse.Namespace) -> int:
     from bridge.platforms.report import connect_command
 
     return connect_command(args.stores, args.dry_run)
+
+
+def _backfill(args: argparse.Namespace) -> int:
+    from bridge.connection import sync_redis
+    from bridge.platforms.commands import BackfillOptions, Terminal, run_backfill
+    from bridge.platforms.tasks import record_sink
+
+    settings, env = _operator_settings()
+    config = load_config(settings, env)
+    client = sync_redis(settings.redis_url)
+    options = BackfillOptions(
+        args.store,
+        since=args.since,
+        resources=args.resources,
+        dry_run=args.dry_run,
+        yes=args.yes,
+        status=args.status,
+        cancel=args.cancel,
+        detach=args.detach,
+    )
+    return run_backfill(options, config, client, record_sink(config, client), Terminal.real())
+
+
+def _reconcile(args: argparse.Namespace) -> int:
+    from bridge import metrics
+    from bridge.connection import sync_redis
+    from bridge.platforms.commands import Terminal, run_reconcile
+    from bridge.platforms.tasks import record_sink
+
+    settings, env = _operator_settings()
+    config = load_config(settings, env)
+    logs.configure(settings.log_level, settings.log_format, _secrets(settings, config))
+    client = sync_redis(settings.redis_url)
+    try:
+        return run_reconcile(
+            args.store, config, client, record_sink(config, client), Terminal.real()
+        )
+    finally:
+        metrics.flush(client)
 
 
 def _webhooks(args: argparse.Namespace) -> int:

@@ -523,3 +523,19 @@ def test_the_logs_mask_the_shops_api_credentials_and_the_alert_url() -> None:
         "https://hooks.slack.test/services/T0/B0/alert-url-secret",
     ):
         assert value in masked
+
+
+def test_backfill_and_reconcile_are_verbs_that_need_api_credentials(
+    configured: Path,
+    redis_url: str,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.setenv("REDIS_URL", redis_url)
+    assert cli.main(["backfill", "main-shop", "--status"]) == 2
+    assert "main-shop has no API credentials" in capsys.readouterr().out
+    assert cli.main(["reconcile"]) == 0
+    assert "no store has API credentials: nothing to reconcile" in capsys.readouterr().out
+    with pytest.raises(SystemExit):
+        cli.main(["backfill"])  # a store is required
+    assert "STORE" in capsys.readouterr().err
