@@ -29,7 +29,8 @@ CHECKOUT_FIELDS = CHECKOUT_SELECTION
 # tests/bridge/platforms/test_shopify_queries.py computes them with the emulator's cost rules).
 PAGE_SIZES = {"orders": 20, "customers": 150, "checkouts": 20}
 
-# Line items past the first page of an order or checkout, 100 at a time (requested cost 502).
+# Line items past the first page of an order or checkout, 100 at a time (requested cost 503
+# for an order, 505 for a checkout).
 LINE_ITEMS_PAGE = 100
 
 # connection field, sort key, node selection
