@@ -321,3 +321,13 @@ def test_line_items_past_the_first_page_are_read_by_the_follow_up_query() -> Non
     from_webhook = _upserts(map_webhook("shopify", "orders/updated", webhook(order), CTX))
     assert _upserts(graphql.map_order(node, CTX)) == from_webhook
     assert len(from_webhook[0].body["line_items"]) == 7
+
+
+def test_docs_mapping_lists_the_graphql_status_tables() -> None:
+    from pathlib import Path
+
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "mapping.md").read_text()
+    for source, target in graphql.FINANCIAL_STATUSES.items():
+        assert f"| `{source}` | `{target}` |" in doc
+    for key, value in graphql.FULFILLMENT_STATUSES.items():
+        assert f"| `{key}` | `{'null' if value is None else value}` |" in doc
