@@ -315,7 +315,10 @@ def _platform_summary(config: BridgeConfig, env: Mapping[str, str] | None = None
     if not with_api:
         lines.append("platform API access: none (webhooks are managed by hand)")
         return lines
-    lines.append(f"platform API access: {', '.join(with_api)} (connect, watchdog)")
+    lines.append(
+        f"platform API access: {', '.join(with_api)} (connect, watchdog, backfill, reconciliation)"
+    )
+    lines.append("reconciliation: " + _reconciliation(config, with_api))
     if public_url is None:
         lines.append(
             "warning: PUBLIC_URL (or [bridge] public_url) is not set: `kanal-bridge connect` "
@@ -329,6 +332,15 @@ def _platform_summary(config: BridgeConfig, env: Mapping[str, str] | None = None
         for problem in config_problems(config.stores[key]):
             lines.append(f"warning: stores.{key}: {problem}")
     return lines
+
+
+def _reconciliation(config: BridgeConfig, keys: list[str]) -> str:
+    """ "every 15 min (main-shop, eu-shop); off (quiet-shop)"."""
+    by_interval: dict[str, list[str]] = {}
+    for key in keys:
+        minutes = config.stores[key].reconcile_every_minutes
+        by_interval.setdefault(f"every {minutes:g} min" if minutes > 0 else "off", []).append(key)
+    return "; ".join(f"{when} ({', '.join(stores)})" for when, stores in by_interval.items())
 
 
 def redact_url(url: str) -> str:

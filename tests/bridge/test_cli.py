@@ -121,6 +121,7 @@ def test_check_config_says_which_stores_have_api_access_and_what_connect_needs(
     assert "api=admin-api(client-credentials, https://main-shop.myshopify.com, 2026-10)" in out
     assert "api=rest-key(https://eu.example)" in out
     assert "public_url: not set" in out
+    assert "reconciliation: every 15 min (main-shop, woo-shop)" in out
     assert "warning: PUBLIC_URL (or [bridge] public_url) is not set" in out
     assert "warning: stores.main-shop: client_secret is not among webhook_secrets" in out
     assert "app-client-secret-1" not in out and "cs_2" not in out
