@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import logging
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -44,10 +43,7 @@ from bridge.ops.progress import text
 from bridge.platforms.sources import Source, Window, kanal_resource, without_shipments
 from mappers import Action, Ignored
 
-log = logging.getLogger("bridge.platforms.scan")
-
 RUNNING, DONE, CANCELLED = "running", "done", "cancelled"
-OUTCOMES = ("queued", "held", "skipped")
 
 # What the record store answers for a fetched record → what the scan counts it as.
 _COUNTED = {
