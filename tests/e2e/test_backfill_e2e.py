@@ -62,7 +62,7 @@ reconcile_every_minutes = 0.05
 def shopify(logs: Path) -> Iterator[Shopify]:
     shop = Shopify(logs)
     # A Shopify Plus shop's bucket (1,000 points a second): a Standard shop's 100 a second
-    # reads about 220 orders a minute, which would make this test wait on Shopify, not Kanal.
+    # reads about 260 orders a minute, which would make this test wait on Shopify, not Kanal.
     plus = {"bucket_maximum": 10_000, "restore_rate": 1_000}
     shop.control("POST", "/apps", json={"client_id": APP_ID, "client_secret": APP_SECRET, **plus})
     yield shop
