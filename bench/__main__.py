@@ -1,10 +1,10 @@
 """`python -m bench`: every benchmark in turn, then the tables and plots (bench/report.py).
 
-    .venv/bin/python -m bench [ingest economy drain worker memory breakdown]
+    .venv/bin/python -m bench [ingest economy drain worker memory breakdown backfill]
 
-About 12 minutes on 2 cores. Raw results go to bench/out/<name>.json; the tables printed at
-the end are what bench/RESULTS.md quotes. The machine's load is printed before each one:
-other work on the machine skews every number.
+About 25 minutes on 2 cores (the backfill alone about 11). Raw results go to
+bench/out/<name>.json; the tables printed at the end are what bench/RESULTS.md quotes. The
+machine's load is printed before each one: other work on the machine skews every number.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
-from bench import breakdown, drain, economy, ingest, memory, report, worker
+from bench import backfill, breakdown, drain, economy, ingest, memory, report, worker
 from bench.common import log
 
 BENCHMARKS: dict[str, Callable[[list[str]], dict[str, Any]]] = {
@@ -24,6 +24,7 @@ BENCHMARKS: dict[str, Callable[[list[str]], dict[str, Any]]] = {
     "worker": worker.main,
     "memory": memory.main,
     "breakdown": breakdown.main,
+    "backfill": backfill.main,
 }
 
 

@@ -216,6 +216,37 @@ def breakdown_md(data: dict[str, Any]) -> str:
     )
 
 
+def backfill_md(data: dict[str, Any]) -> str:
+    base, live = data["live_baseline"], data["live_during_backfill"]
+    header = [
+        "historic orders",
+        "Kanal limit",
+        "live orders",
+        "minimum (orders / rate left by live)",
+        "drain",
+        "over minimum",
+        "live p50 / p95 / max, alone",
+        "live p50 / p95 / max, during the backfill",
+        "Shopify queries (cost points)",
+        "Kanal calls",
+        "429s",
+    ]
+    row = [
+        data["orders"],
+        f"{data['requests_per_minute']}/min",
+        f"1 every {data['live_every_s']:g} s",
+        f"{data['minimum_s']} s",
+        f"**{data['drain_s']} s**",
+        f"{100 * data['over_minimum']:+.1f} %",
+        f"{base['p50']} / {base['p95']} / {base['max']} s",
+        f"{live['p50']} / **{live['p95']}** / {live['max']} s",
+        f"{data['shopify_queries']} ({data['shopify_cost_points']:,.0f})",
+        data["kanal_calls"],
+        data["rate_limited"],
+    ]
+    return "\n".join([_machine(data), "", _table(header, [row])])
+
+
 def markdown() -> str:
     parts = []
     for name, render in (
@@ -224,6 +255,7 @@ def markdown() -> str:
         ("drain", drain_md),
         ("worker", worker_md),
         ("memory", memory_md),
+        ("backfill", backfill_md),
     ):
         data = load(name)
         if data is not None:

@@ -25,8 +25,13 @@ class StoreSpec:
 
 
 def config_toml(
-    stores: list[StoreSpec], emulator_url: str, settle: float, default_rpm: int = 60
+    stores: list[StoreSpec],
+    emulator_url: str,
+    settle: float,
+    default_rpm: int = 60,
+    store_extra: str = "",
 ) -> str:
+    """The bridge's configuration; `store_extra` is added to every store's table."""
     lines = [
         "[kanal]",
         f'api_url = "{emulator_url}"',
@@ -46,6 +51,7 @@ def config_toml(
             'default_country = "US"',
             f'shop_domain = "{SHOP_DOMAIN}"',
             f"requests_per_minute = {store.requests_per_minute}",
+            *([store_extra] if store_extra else []),
         ]
     return "\n".join(lines) + "\n"
 
@@ -114,13 +120,16 @@ class Bridge:
     started: list[Process]
     settle: float = 1.0
     log_level: str = "INFO"
+    store_extra: str = ""
     port: int = field(default_factory=free_port)
     workers: list[Process] = field(default_factory=list)
     web: Process | None = None
 
     def __post_init__(self) -> None:
         config = self.logs / "bridge.toml"
-        config.write_text(config_toml(self.stores, self.emulator_url, self.settle))
+        config.write_text(
+            config_toml(self.stores, self.emulator_url, self.settle, store_extra=self.store_extra)
+        )
         self.url = f"http://127.0.0.1:{self.port}"
         self.env = {
             **os.environ,

@@ -89,6 +89,36 @@ def _parser() -> argparse.ArgumentParser:
     webhooks.add_argument("store", nargs="?", metavar="STORE", help="default: every store")
     webhooks.set_defaults(handler=_webhooks)
 
+    backfill = commands.add_parser(
+        "backfill",
+        help="send Kanal what a shop already holds (orders, customers, open carts), behind "
+        "the live traffic",
+    )
+    backfill.add_argument("store", metavar="STORE")
+    backfill.add_argument(
+        "--since", help="orders changed since: 2026-01-31, an ISO date-time, or 30d (default)"
+    )
+    backfill.add_argument(
+        "--resources",
+        help="comma-separated: orders, customers, checkouts (Shopify) (default: all of them)",
+    )
+    backfill.add_argument("--dry-run", action="store_true", help="count and estimate only")
+    backfill.add_argument("--yes", action="store_true", help="do not ask, even above an hour")
+    backfill.add_argument("--status", action="store_true", help="where the backfill stands")
+    backfill.add_argument("--cancel", action="store_true", help="stop reading pages")
+    backfill.add_argument(
+        "--detach", action="store_true", help="start it and return (the workers run it)"
+    )
+    backfill.set_defaults(handler=_backfill)
+
+    reconcile = commands.add_parser(
+        "reconcile", help="fetch now what the webhooks missed (one reconciliation pass)"
+    )
+    reconcile.add_argument(
+        "store", nargs="?", metavar="STORE", help="default: every store with API credentials"
+    )
+    reconcile.set_defaults(handler=_reconcile)
+
     sample = commands.add_parser(
         "send-sample", help="post a correctly signed sample order webhook to a running bridge"
     )
@@ -186,6 +216,45 @@ def _connect(args: argparse.Namespace) -> int:
     return connect_command(args.stores, args.dry_run)
 
 
+def _backfill(args: argparse.Namespace) -> int:
+    from bridge.connection import sync_redis
+    from bridge.platforms.commands import BackfillOptions, Terminal, run_backfill
+    from bridge.platforms.tasks import record_sink
+
+    settings, env = _operator_settings()
+    config = load_config(settings, env)
+    client = sync_redis(settings.redis_url)
+    options = BackfillOptions(
+        args.store,
+        since=args.since,
+        resources=args.resources,
+        dry_run=args.dry_run,
+        yes=args.yes,
+        status=args.status,
+        cancel=args.cancel,
+        detach=args.detach,
+    )
+    return run_backfill(options, config, client, record_sink(config, client), Terminal.real())
+
+
+def _reconcile(args: argparse.Namespace) -> int:
+    from bridge import metrics
+    from bridge.connection import sync_redis
+    from bridge.platforms.commands import Terminal, run_reconcile
+    from bridge.platforms.tasks import record_sink
+
+    settings, env = _operator_settings()
+    config = load_config(settings, env)
+    logs.configure(settings.log_level, settings.log_format, _secrets(settings, config))
+    client = sync_redis(settings.redis_url)
+    try:
+        return run_reconcile(
+            args.store, config, client, record_sink(config, client), Terminal.real()
+        )
+    finally:
+        metrics.flush(client)
+
+
 def _webhooks(args: argparse.Namespace) -> int:
     from bridge.platforms.report import webhooks_command
 
@@ -245,7 +314,10 @@ def _platform_summary(config: BridgeConfig, env: Mapping[str, str] | None = None
     if not with_api:
         lines.append("platform API access: none (webhooks are managed by hand)")
         return lines
-    lines.append(f"platform API access: {', '.join(with_api)} (connect, watchdog)")
+    lines.append(
+        f"platform API access: {', '.join(with_api)} (connect, watchdog, backfill, reconciliation)"
+    )
+    lines.append("reconciliation: " + _reconciliation(config, with_api))
     if public_url is None:
         lines.append(
             "warning: PUBLIC_URL (or [bridge] public_url) is not set: `kanal-bridge connect` "
@@ -259,6 +331,15 @@ def _platform_summary(config: BridgeConfig, env: Mapping[str, str] | None = None
         for problem in config_problems(config.stores[key]):
             lines.append(f"warning: stores.{key}: {problem}")
     return lines
+
+
+def _reconciliation(config: BridgeConfig, keys: list[str]) -> str:
+    """ "every 15 min (main-shop, eu-shop); off (quiet-shop)"."""
+    by_interval: dict[str, list[str]] = {}
+    for key in keys:
+        minutes = config.stores[key].reconcile_every_minutes
+        by_interval.setdefault(f"every {minutes:g} min" if minutes > 0 else "off", []).append(key)
+    return "; ".join(f"{when} ({', '.join(stores)})" for when, stores in by_interval.items())
 
 
 def redact_url(url: str) -> str:

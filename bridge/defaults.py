@@ -185,6 +185,53 @@ DEAF_MAX = 100
 RECONCILE_EVERY_MINUTES = 15.0
 # WooCommerce lists customers without a date filter (a full scan): rarely.
 RECONCILE_CUSTOMERS_EVERY_HOURS = 24.0
+# A pass reads changes since the last pass's end less this overlap: a shop's search index and
+# clock may lag its writes by seconds to minutes (Shopify's search is eventually consistent),
+# and a record seen twice costs nothing (the record store answers "already held").
+RECONCILE_OVERLAP_SECONDS = 300
+# ...and stops this long before it starts: a change younger than that has its webhook on the
+# way (deliveries take seconds); counting it as missed would report healthy webhooks as broken.
+RECONCILE_LAG_SECONDS = 120
+# A store's first pass looks back this far (what came before is backfill's).
+RECONCILE_FIRST_LOOKBACK_SECONDS = 3600
+# Share of the Shopify cost bucket (per app and shop) reconciliation may use: it sends a page
+# only while the bucket keeps 70 % free for the bridge's other callers (the watchdog, connect,
+# a backfill). The merchant's other apps have buckets of their own (shopify.dev, rate limits:
+# "per app per store"), so they are never slowed by the bridge.
+RECONCILE_BUCKET_SHARE = 0.3
+# Backfill may use half of it.
+BACKFILL_BUCKET_SHARE = 0.5
+
+# Backfill: orders of the last 30 days by default (orders still being paid, shipped, returned:
+# what a merchant expects Kanal to know about on day one). Without the read_all_orders scope,
+# Shopify shows apps the last 60 days of orders only.
+BACKFILL_DAYS = 30
+SHOPIFY_VISIBLE_ORDER_DAYS = 60
+# Open abandoned checkouts are backfilled (and reconciled) only while a reminder still makes
+# sense: abandoned (abandoned_after_minutes) within this many hours. Shopify's own
+# abandoned-checkout e-mails go out 1 to 24 hours after abandonment (its automation's choices).
+CHECKOUT_RECOVERY_HOURS = 24
+# The command asks before starting a backfill that would take longer than this at the Kanal
+# store's budget (unless --yes).
+BACKFILL_CONFIRM_SECONDS = 3600
+# How often an idle backfill task looks for a backfill to run (a new one is made due at once;
+# this bounds how long a backfill whose worker died waits before another worker takes over).
+BACKFILL_CHECK_SECONDS = 60.0
+# The backfill command, when its output is not a terminal, prints a progress line this often.
+BACKFILL_LOG_SECONDS = 30.0
+
+# Scans (backfill, reconciliation) feed Kanal's bulk lane a few pages ahead: a page is read
+# only while fewer records wait than this many pages (or half a minute of the Kanal store's
+# budget, whichever is more), so the lane never runs dry yet never holds thousands.
+SCAN_PAGES_AHEAD = 3
+# A scan waiting for room in the bulk lane looks again within these bounds (seconds).
+SCAN_MIN_WAIT = 1.0
+SCAN_MAX_WAIT = 60.0
+# Another page of the same shop being read: try again this soon (one request at a time per
+# shop: WooCommerce runs on the merchant's own server). The lock itself expires after
+# PLATFORM_PAGE_LOCK_SECONDS, should its holder die.
+SCAN_BUSY_RETRY = 2.0
+PLATFORM_PAGE_LOCK_SECONDS = 120
 
 # Alerts: failed records gained within an hour, and the age of the oldest pending record.
 ALERT_FAILED_PER_HOUR = 10

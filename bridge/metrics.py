@@ -217,6 +217,12 @@ WATCHDOG_REPAIRS = Family(
     "(disabled or paused), readdressed, reformatted, secret, removed (duplicate or unwanted).",
     ("store", "platform", "kind"),
 )
+RECONCILE_FOUND = Family(
+    "kanal_bridge_reconcile_found",
+    "Records reconciliation read from a shop's API that Kanal did not hold at that version: "
+    "their webhook never arrived (a store where this keeps growing has broken webhooks).",
+    ("store", "resource"),
+)
 
 FAMILIES: tuple[Family, ...] = (
     WEBHOOKS,
@@ -234,6 +240,7 @@ FAMILIES: tuple[Family, ...] = (
     BUDGET_WAIT_SECONDS,
     WATCHDOG_CHECKS,
     WATCHDOG_REPAIRS,
+    RECONCILE_FOUND,
 )
 
 
@@ -530,3 +537,8 @@ def watchdog_check(store: str, platform: str, outcome: str, repairs: Sequence[st
     BUFFER.inc(WATCHDOG_CHECKS, store, platform, _reason(outcome))
     for kind in repairs:
         BUFFER.inc(WATCHDOG_REPAIRS, store, platform, _reason(kind))
+
+
+def reconcile_found(store: str, resource: str) -> None:
+    """Count one record reconciliation found that webhooks had not delivered."""
+    BUFFER.inc(RECONCILE_FOUND, store, resource)

@@ -17,6 +17,9 @@ class StoreContext:
     abandoned_after_minutes: float = 15
     checkouts_require_consent: bool = True
     completed_means_shipped: bool = False
+    # The shop's IANA time zone (Shopify's `shop.ianaTimezone`), when known: the Admin API
+    # writes UTC times that webhooks write in the shop's offset (mappers.shopify_graphql).
+    timezone: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -41,8 +41,10 @@ FULFILLMENT_STATUSES: dict[str | None, str] = {
 # Overrides fulfillment_status whenever `cancelled_at` is set.
 CANCELLED = "cancelled"
 
-# What an order tells Kanal about the checkout it was placed from (`checkout_token`).
+# What an order tells Kanal about the checkout it was placed from (`checkout_token`,
+# `cart_token`).
 CHECKOUT_RECOVERED = "recovered"
+CHECKOUT_FIELDS = ("checkout_token", "cart_token")
 
 # Order timestamps tried for placed_at, in order; with none usable the order is ignored.
 PLACED_AT_FIELDS = ("processed_at", "created_at", "updated_at")
@@ -236,10 +238,18 @@ def map_order(order: dict[str, Any], ctx: StoreContext) -> list[Action]:
     """One Shopify order payload (any order topic) → an order upsert, or why not, and the
     checkout it was placed from marked recovered (even when the order itself is not sent)."""
     actions = _order(order, ctx)
-    token = kanal.cut(order.get("checkout_token"), kanal.EXTERNAL_ID_MAX)
-    if token is not None and actions != [Ignored("no_id")]:
-        actions.append(Patch("checkouts", token, 0, {"status": CHECKOUT_RECOVERED}))
+    if actions != [Ignored("no_id")]:
+        for token in checkout_tokens(order):
+            actions.append(Patch("checkouts", token, 0, {"status": CHECKOUT_RECOVERED}))
     return actions
+
+
+def checkout_tokens(order: dict[str, Any]) -> list[str]:
+    """The keys the order's checkout may have in Kanal: a checkout is keyed by the token of its
+    recovery URL (`mappers.shopify_checkouts`), which is the order's `cart_token` in Shopify's
+    current checkouts and its `checkout_token` in older ones."""
+    tokens = (kanal.cut(order.get(field), kanal.EXTERNAL_ID_MAX) for field in CHECKOUT_FIELDS)
+    return list(dict.fromkeys(token for token in tokens if token is not None))
 
 
 def _order(order: dict[str, Any], ctx: StoreContext) -> list[Action]:

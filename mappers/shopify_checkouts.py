@@ -3,9 +3,14 @@
 Shopify has no "abandoned" event. A checkout counts as abandoned when it is still
 incomplete `abandoned_after_minutes` after its last update: the upsert is held until
 then (`not_before`) and `abandoned_at` is that moment. A checkout that completes first
-is never sent: `completed_at` set, or an order carrying its `checkout_token`
+is never sent: `completed_at` set, or an order carrying its checkout's token
 (`mappers.shopify`), finishes the record in the bridge, whatever order the webhooks
 arrive in; one Kanal already holds is PATCHed to that status instead.
+
+A checkout's external id is the token in its recovery URL (`…/checkouts/[ac/]TOKEN/recover`),
+else its `token`. The recovery URL is what the webhooks and the Admin API's AbandonedCheckout
+(which has no `token` field) both carry, so a checkout read from either is one record. In
+Shopify's current checkouts that URL holds the `cart_token`; in older ones, the `token`.
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
+from urllib.parse import urlsplit
 
 from mappers import dates, kanal, money, payload, phone, shapes, shopify
 from mappers.actions import Action, Ignored, Patch, StoreContext, Upsert
@@ -29,8 +35,32 @@ CONSENT_FIELDS = {
 }
 
 
-def _token(checkout: dict[str, Any]) -> str | None:
-    return kanal.cut(checkout.get("token"), kanal.EXTERNAL_ID_MAX)
+_RECOVER = "recover"
+_TOKEN_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-=")
+
+
+def recovery_token(url: object) -> str | None:
+    """The token of a recovery URL: the path segment before `/recover`, in a path that has
+    `checkouts` before it (`https://shop/548380009/checkouts/ac/Z2Nw…/recover?key=…`)."""
+    if not isinstance(url, str) or len(url) > kanal.URL_MAX:
+        return None
+    try:
+        parts = [part for part in urlsplit(url.strip()).path.split("/") if part]
+    except ValueError:
+        return None
+    if len(parts) < 3 or parts[-1] != _RECOVER or "checkouts" not in parts[:-2]:
+        return None
+    token = parts[-2]
+    if not 0 < len(token) <= kanal.EXTERNAL_ID_MAX or not set(token) <= _TOKEN_CHARS:
+        return None
+    return token
+
+
+def checkout_key(checkout: dict[str, Any]) -> str | None:
+    """The checkout's external id: its recovery URL's token, else its `token`."""
+    return recovery_token(checkout.get("abandoned_checkout_url")) or kanal.cut(
+        checkout.get("token"), kanal.EXTERNAL_ID_MAX
+    )
 
 
 def _phone(checkout: dict[str, Any], ctx: StoreContext) -> str | None:
@@ -58,7 +88,7 @@ def _metadata(checkout: dict[str, Any], consent: dict[str, bool]) -> dict[str, A
 
 def map_checkout(checkout: dict[str, Any], ctx: StoreContext) -> list[Action]:
     """checkouts/create, checkouts/update → a held checkout upsert, a completion, or why not."""
-    token = _token(checkout)
+    token = checkout_key(checkout)
     if token is None:
         return [Ignored("no_id")]
     if kanal.clean(checkout.get("completed_at")) is not None:
@@ -96,7 +126,7 @@ def map_checkout(checkout: dict[str, Any], ctx: StoreContext) -> list[Action]:
 
 def map_deleted(checkout: dict[str, Any], ctx: StoreContext) -> list[Action]:
     """checkouts/delete → the checkout expired (only when the payload names its token)."""
-    token = _token(checkout)
+    token = kanal.cut(checkout.get("token"), kanal.EXTERNAL_ID_MAX)
     if token is None:
         # Shopify's documented delete payload carries the numeric id and cart_token only,
         # not the token Kanal knows the checkout by.

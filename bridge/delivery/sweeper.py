@@ -71,11 +71,17 @@ def sweep(client: redis.Redis, now: float | None = None) -> int:
     with client.pipeline(transaction=False) as pipe:
         for _, job_id, _ in checks:
             pipe.hmget(jobs.job_key(job_id), "status", "started_at")
-        states = pipe.execute()
-    for (key, job_id, store), (status, started_at) in zip(checks, states, strict=True):
-        if status in _ALIVE:
+            pipe.lpos(jobs.QUEUE_KEY, job_id)
+        replies = pipe.execute()
+    states = zip(replies[::2], replies[1::2], strict=True)
+    for (key, job_id, store), ((state, started_at), queued_at) in zip(checks, states, strict=True):
+        if state == b"queued" and queued_at is None:
+            # Popped by a worker that died before it started the job (a worker taking more
+            # than one queue pops with BLPOP, which leaves no trace): nobody will run it.
+            state = b"lost"
+        if state in _ALIVE:
             continue
-        if status == b"started" and not _started_long_ago(started_at, now):
+        if state == b"started" and not _started_long_ago(started_at, now):
             continue
         if records.handoff(key, job_id, now, store=store or None) is not None:
             rescued += 1

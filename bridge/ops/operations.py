@@ -16,7 +16,7 @@ from bridge.delivery import jobs
 from bridge.delivery.limiter import Limiter, pace_key
 from bridge.delivery.records import WorkerRecords
 from bridge.errors import ConfigError
-from bridge.ops import capacity, health
+from bridge.ops import capacity, health, progress
 
 
 def _failed(client: redis.Redis) -> FailedJobRegistry:
@@ -184,6 +184,8 @@ def store_table(reading: health.Health, color: bool = False) -> str:
         lines.append("  ".join(cells).rstrip())
         if row_store is not None:
             lines.extend(f"    - {condition.summary}" for condition in row_store.conditions)
+            if row_store.backfill:
+                lines.append(f"    backfill {progress.summary(row_store.backfill, now)}")
     return "\n".join(lines)
 
 

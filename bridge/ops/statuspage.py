@@ -20,7 +20,7 @@ from starlette.routing import BaseRoute, Route, request_response
 
 from bridge import metrics
 from bridge.config import BridgeConfig, Settings
-from bridge.ops import charts, health
+from bridge.ops import charts, health, progress
 from bridge.ops.dashboard import MOUNT, BasicAuth
 
 REFRESH_SECONDS = 30
@@ -299,10 +299,9 @@ def _waiting(store: health.StoreHealth, now: float) -> str:
     if store.rate_limit_pause_seconds:
         lines.append(f"<small>429 pause: {store.rate_limit_pause_seconds:.0f} s left</small>")
     if store.backfill:
-        shown = ", ".join(
-            f"{html.escape(k)} {html.escape(v[:24])}" for k, v in list(store.backfill.items())[:4]
+        lines.append(
+            f"<small>backfill {html.escape(progress.summary(store.backfill, now))}</small>"
         )
-        lines.append(f"<small>backfill: {shown}</small>")
     return "".join(lines)
 
 

@@ -104,7 +104,20 @@ def _watchdog_every(config: BridgeConfig, key: str, store: StoreConfig) -> float
     return config.bridge.watchdog_every_minutes * 60
 
 
-TASKS: tuple[Task, ...] = (Task("watchdog", "bridge.platforms.watchdog:check", _watchdog_every),)
+def _reconcile_every(config: BridgeConfig, key: str, store: StoreConfig) -> float:
+    return store.reconcile_every_minutes * 60 if store.has_api_access else 0.0
+
+
+def _backfill_every(config: BridgeConfig, key: str, store: StoreConfig) -> float:
+    # Idle, the task looks for a backfill this often; `kanal-bridge backfill` makes it due now.
+    return defaults.BACKFILL_CHECK_SECONDS if store.has_api_access else 0.0
+
+
+TASKS: tuple[Task, ...] = (
+    Task("watchdog", "bridge.platforms.watchdog:check", _watchdog_every),
+    Task("reconcile", "bridge.platforms.tasks:reconcile_page", _reconcile_every),
+    Task("backfill", "bridge.platforms.tasks:backfill_page", _backfill_every),
+)
 
 
 def task_id(name: str, store: str) -> str:
@@ -203,12 +216,17 @@ class Periodic:
 def _busy(connection: redis.Redis, idents: list[str], now: float) -> set[str]:
     """The tasks among `idents` whose last job is still queued, scheduled or running."""
     job_ids = connection.hmget(JOB_KEY, idents)
+    platform_queue = queue(connection).key
     with connection.pipeline(transaction=False) as pipe:
         for job_id in job_ids:
             pipe.hmget(Job.key_for(_text(job_id)) if job_id else "-", "status", "started_at")
-        states = pipe.execute()
+            pipe.lpos(platform_queue, _text(job_id) if job_id else "-")
+        replies = pipe.execute()
     busy = set()
-    for ident, (status, started_at) in zip(idents, states, strict=True):
+    states = zip(replies[::2], replies[1::2], strict=True)
+    for ident, ((status, started_at), queued_at) in zip(idents, states, strict=True):
+        if status == b"queued" and queued_at is None:
+            continue  # popped by a worker that died before starting it (BLPOP leaves no trace)
         if status in _WAITING or (status == b"started" and _running_since(started_at, now)):
             busy.add(ident)
     return busy

@@ -134,6 +134,9 @@ class ShopifyAdmin:
         self.share = share
         self.max_wait = max_wait
         self._sleep = sleep
+        # What this client spent: queries answered, and Shopify's actual cost of them (points).
+        self.queries = 0
+        self.cost_spent = 0
 
     @classmethod
     def for_store(cls, store: StoreConfig, **options: Any) -> ShopifyAdmin:
@@ -174,8 +177,10 @@ class ShopifyAdmin:
             self._pace(document, name, limit, portion)
             body = self._post(document, variables, name)
             extensions = body.get("extensions")
+            self.queries += 1
             if isinstance(extensions, dict):
                 self.budget.update(extensions.get("cost"), document)
+                self.cost_spent += _actual_cost(extensions.get("cost"))
             errors = body.get("errors")
             if _throttled(errors):
                 wait = self.budget.wait_for(self.budget.cost_of(document), portion)
@@ -348,6 +353,38 @@ class ShopifyAdmin:
         info = connection["pageInfo"]
         return Page(list(connection["nodes"]), info.get("endCursor"), bool(info.get("hasNextPage")))
 
+    def line_items(
+        self,
+        resource: str,
+        node: Mapping[str, Any],
+        after: str | None,
+        *,
+        max_wait: float | None = None,
+        share: float | None = None,
+    ) -> Page:
+        """The next page of an order's or abandoned checkout's line items (`node` as a page
+        returned it, with its `id`), after the cursor `after`."""
+        if resource == "orders":
+            document, variables = queries.ORDER_LINE_ITEMS, {"id": node["id"], "after": after}
+        elif resource == "checkouts":
+            number = str(node["id"]).rsplit("/", 1)[-1]
+            document = queries.CHECKOUT_LINE_ITEMS
+            variables = {"query": f"id:{number}", "after": after}
+        else:
+            raise ValueError(f"{resource} have no line items")
+        data = self.query(
+            document, variables, name=f"{resource} line items", max_wait=max_wait, share=share
+        )
+        owner = data.get("order") if resource == "orders" else None
+        if resource == "checkouts":
+            found = data["abandonedCheckouts"]["nodes"]
+            owner = found[0] if found else None
+        if not isinstance(owner, dict):
+            return Page([], None, False)
+        connection = owner["lineItems"]
+        info = connection["pageInfo"]
+        return Page(list(connection["nodes"]), info.get("endCursor"), bool(info.get("hasNextPage")))
+
     def count(
         self,
         resource: str,
@@ -366,6 +403,12 @@ class ShopifyAdmin:
         )
         counted = data["count"]
         return int(counted["count"]), counted["precision"] == "EXACT"
+
+
+def _actual_cost(cost: object) -> int:
+    """The points an answer kept from the bucket (none when the query did not run)."""
+    value = cost.get("actualQueryCost") if isinstance(cost, Mapping) else None
+    return int(value) if isinstance(value, int | float) and not isinstance(value, bool) else 0
 
 
 def _throttled(errors: object) -> bool:

@@ -1,63 +1,37 @@
 """The GraphQL documents the bridge sends to Shopify's Admin API.
 
-The node selections carry what the mappers need from each record (the webhook mapper's
+The node selections are what the GraphQL mapper reads from each record (the webhook mapper's
 fields, in GraphQL names); a caller may pass its own selection instead. Shopify charges a
 query for what it could return (`first` of every connection), so the selections ask for the
-first 10 line items (with `pageInfo.hasNextPage` to tell when an order has more) and page
+first few line items (with `pageInfo` to fetch the rest of a longer order apart) and page
 sizes keep a page's requested cost under Shopify's 1,000-point maximum for one query; the
 answer's actual cost, usually far lower, is what the bucket keeps.
 """
 
 from __future__ import annotations
 
-MONEY = "shopMoney { amount currencyCode } presentmentMoney { amount currencyCode }"
-ADDRESS = (
-    "firstName lastName name company address1 address2 city province provinceCode country "
-    "countryCodeV2 zip phone"
+from mappers.shopify_graphql import (
+    CHECKOUT_LINE_ITEM_SELECTION,
+    CHECKOUT_SELECTION,
+    CUSTOMER_SELECTION,
+    ORDER_LINE_ITEM_SELECTION,
+    ORDER_SELECTION,
 )
-CUSTOMER_FIELDS = f"""
-  id legacyResourceId firstName lastName displayName locale note state tags verifiedEmail
-  createdAt updatedAt numberOfOrders amountSpent {{ amount currencyCode }}
-  defaultAddress {{ {ADDRESS} }}
-  defaultEmailAddress {{ emailAddress marketingState }}
-  defaultPhoneNumber {{ phoneNumber marketingState }}
-"""
-LINE_ITEM_FIELDS = """
-  title name quantity sku variantTitle vendor
-  originalUnitPriceSet { shopMoney { amount currencyCode } }
-  product { legacyResourceId }
-  variant { legacyResourceId }
-"""
-ORDER_FIELDS = f"""
-  id legacyResourceId name number email phone note test tags
-  createdAt updatedAt processedAt cancelledAt cancelReason closedAt
-  displayFinancialStatus displayFulfillmentStatus currencyCode presentmentCurrencyCode
-  totalPriceSet {{ {MONEY} }}
-  customerLocale sourceName
-  customAttributes {{ key value }}
-  customer {{ {CUSTOMER_FIELDS} }}
-  billingAddress {{ {ADDRESS} }}
-  shippingAddress {{ {ADDRESS} }}
-  lineItems(first: 10) {{ nodes {{ {LINE_ITEM_FIELDS} }} pageInfo {{ hasNextPage }} }}
-  fulfillments(first: 2) {{
-    legacyResourceId name status displayStatus createdAt updatedAt
-    trackingInfo(first: 1) {{ company number url }}
-  }}
-"""
-CHECKOUT_FIELDS = f"""
-  id name abandonedCheckoutUrl note createdAt updatedAt completedAt
-  customAttributes {{ key value }}
-  customer {{ {CUSTOMER_FIELDS} }}
-  billingAddress {{ {ADDRESS} }}
-  shippingAddress {{ {ADDRESS} }}
-  totalPriceSet {{ {MONEY} }}
-  lineItems(first: 10) {{ nodes {{ title quantity sku variantTitle
-    originalUnitPriceSet {{ shopMoney {{ amount currencyCode }} }} product {{ legacyResourceId }}
-    variant {{ legacyResourceId }} }} pageInfo {{ hasNextPage }} }}
-"""
 
-# Default page sizes (requested cost per page: orders 682, customers 502, checkouts 642).
-PAGE_SIZES = {"orders": 10, "customers": 100, "checkouts": 10}
+# The node selections are the GraphQL mapper's (mappers/shopify_graphql.py): exactly what it
+# reads, so that what is fetched and what is sent cannot drift apart.
+ORDER_FIELDS = ORDER_SELECTION
+CUSTOMER_FIELDS = CUSTOMER_SELECTION
+CHECKOUT_FIELDS = CHECKOUT_SELECTION
+
+# Default page sizes: the requested cost of a page stays under 800 of Shopify's 1,000-point
+# maximum for one query (orders 742, customers 752, checkouts 742;
+# tests/bridge/platforms/test_shopify_queries.py computes them with the emulator's cost rules).
+PAGE_SIZES = {"orders": 20, "customers": 150, "checkouts": 20}
+
+# Line items past the first page of an order or checkout, 100 at a time (requested cost 503
+# for an order, 505 for a checkout).
+LINE_ITEMS_PAGE = 100
 
 # connection field, sort key, node selection
 RESOURCES: dict[str, tuple[str, str, str]] = {
@@ -85,6 +59,30 @@ def page_query(resource: str, selection: str | None = None) -> str:
         "  }\n"
         "}"
     )
+
+
+ORDER_LINE_ITEMS = f"""
+query OrderLineItems($id: ID!, $after: String) {{
+  order(id: $id) {{
+    lineItems(first: {LINE_ITEMS_PAGE}, after: $after) {{
+      nodes {{ {ORDER_LINE_ITEM_SELECTION} }}
+      pageInfo {{ hasNextPage endCursor }}
+    }}
+  }}
+}}"""
+
+# Shopify has no root field for one abandoned checkout: the list, searched by id.
+CHECKOUT_LINE_ITEMS = f"""
+query CheckoutLineItems($query: String!, $after: String) {{
+  abandonedCheckouts(first: 1, query: $query) {{
+    nodes {{
+      lineItems(first: {LINE_ITEMS_PAGE}, after: $after) {{
+        nodes {{ {CHECKOUT_LINE_ITEM_SELECTION} }}
+        pageInfo {{ hasNextPage endCursor }}
+      }}
+    }}
+  }}
+}}"""
 
 
 def count_query(resource: str) -> str:

@@ -121,6 +121,7 @@ def test_check_config_says_which_stores_have_api_access_and_what_connect_needs(
     assert "api=admin-api(client-credentials, https://main-shop.myshopify.com, 2026-04)" in out
     assert "api=rest-key(https://eu.example)" in out
     assert "public_url: not set" in out
+    assert "reconciliation: every 15 min (main-shop, woo-shop)" in out
     assert "warning: PUBLIC_URL (or [bridge] public_url) is not set" in out
     assert "warning: stores.main-shop: client_secret is not among webhook_secrets" in out
     assert "app-client-secret-1" not in out and "cs_2" not in out
@@ -523,3 +524,19 @@ def test_the_logs_mask_the_shops_api_credentials_and_the_alert_url() -> None:
         "https://hooks.slack.test/services/T0/B0/alert-url-secret",
     ):
         assert value in masked
+
+
+def test_backfill_and_reconcile_are_verbs_that_need_api_credentials(
+    configured: Path,
+    redis_url: str,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.setenv("REDIS_URL", redis_url)
+    assert cli.main(["backfill", "main-shop", "--status"]) == 2
+    assert "main-shop has no API credentials" in capsys.readouterr().out
+    assert cli.main(["reconcile"]) == 0
+    assert "no store has API credentials: nothing to reconcile" in capsys.readouterr().out
+    with pytest.raises(SystemExit):
+        cli.main(["backfill"])  # a store is required
+    assert "STORE" in capsys.readouterr().err

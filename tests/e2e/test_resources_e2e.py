@@ -39,7 +39,15 @@ def iso(epoch: float) -> str:
 def checkout(token: str, updated: float, **fields: Any) -> dict[str, Any]:
     """Shopify's documented checkout with a token, a realistic phone and a last update."""
     body = sample(LOCAL / "gadget-2026-04-checkouts-create.json")
-    body.update(token=token, updated_at=iso(updated), phone="+1 502-555-0123", **fields)
+    # The recovery URL carries the checkout's key (its token, in this older style of URL).
+    url = f"https://checkout.local/548380009/checkouts/{token}/recover?key=example-secret-token"
+    body.update(
+        token=token,
+        abandoned_checkout_url=url,
+        updated_at=iso(updated),
+        phone="+1 502-555-0123",
+        **fields,
+    )
     return body
 
 

@@ -13,10 +13,11 @@ import pytest
 from mapper_fixtures import GOLDEN, update_goldens
 from test_golden_orders import CASES as ORDER_CASES
 from test_golden_resources import CASES as RESOURCE_CASES
+from test_shopify_graphql import CASES as GRAPHQL_CASES
 
 from bridge.emulators.kanal.validation import PATCH_SCHEMAS, validate, validate_patch
 
-NAMES = [case.name for case in ORDER_CASES] + [case.name for case in RESOURCE_CASES]
+NAMES = [case.name for case in [*ORDER_CASES, *RESOURCE_CASES, *GRAPHQL_CASES]]
 GOLDENS = sorted(GOLDEN.glob("*.json"))
 
 

@@ -93,3 +93,54 @@ def test_an_order_recovers_its_checkout_even_when_it_is_not_sent() -> None:
         Patch("checkouts", "tok1", 0, {"status": "recovered"}),
     ]
     assert map_webhook("shopify", "orders/create", {**order, "id": None}, CTX) == [Ignored("no_id")]
+
+
+def test_an_order_recovers_its_checkout_by_cart_token_too() -> None:
+    order = {"id": 5, "checkout_token": "tok1", "cart_token": "Z2NwLXVz", "line_items": []}
+    assert map_webhook("shopify", "orders/create", {**order, "financial_status": "paid"}, CTX)[
+        1:
+    ] == [
+        Patch("checkouts", "tok1", 0, {"status": "recovered"}),
+        Patch("checkouts", "Z2NwLXVz", 0, {"status": "recovered"}),
+    ]
+
+
+# Shopify's current checkouts: the recovery URL carries the cart token, not `token`
+# (RudderStack's recorded checkouts_create event, rudder-transformer
+# test/integrations/sources/shopify/pixelTestScenarios).
+CURRENT_URL = (
+    "https://pixel-testing-rs.myshopify.com/59026964593/checkouts/ac/"
+    "Z2NwLXVzLWVhc3QxOjAxSkJaTUVRSjgzNUJUN1BTNjEzRFdRUFFQ/recover?key=0385163be3&locale=en-US"
+)
+
+
+def test_a_checkout_is_keyed_by_the_token_of_its_recovery_url() -> None:
+    payload = checkout(
+        token="84ad78572dae52a8cbea7d55371afe89",
+        cart_token="Z2NwLXVzLWVhc3QxOjAxSkJaTUVRSjgzNUJUN1BTNjEzRFdRUFFQ",
+        abandoned_checkout_url=CURRENT_URL,
+    )
+    [action] = map_webhook("shopify", "checkouts/create", payload, CTX)
+    assert isinstance(action, Upsert)
+    assert action.external_id == "Z2NwLXVzLWVhc3QxOjAxSkJaTUVRSjgzNUJUN1BTNjEzRFdRUFFQ"
+    assert action.body["recovery_url"] == CURRENT_URL
+    done = map_webhook("shopify", "checkouts/update", {**payload, "completed_at": "x"}, CTX)
+    assert done == [Patch("checkouts", action.external_id, 0, {"status": "completed"})]
+
+
+def test_recovery_tokens() -> None:
+    from mappers.shopify_checkouts import recovery_token
+
+    assert recovery_token(CURRENT_URL) == "Z2NwLXVzLWVhc3QxOjAxSkJaTUVRSjgzNUJUN1BTNjEzRFdRUFFQ"
+    old = "https://checkout.local/548380009/checkouts/123123123/recover?key=example-secret-token"
+    assert recovery_token(old) == "123123123"
+    for url in (
+        None,
+        42,
+        "https://shop.example/recover?key=1",
+        "https://shop.example/checkouts/recover",
+        "https://shop.example/checkouts/a%20b/recover",
+        "https://shop.example/checkouts/abc/recover/more",
+        "https://[bad/checkouts/abc/recover",
+    ):
+        assert recovery_token(url) is None, url

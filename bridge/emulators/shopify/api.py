@@ -295,7 +295,7 @@ class Resolvers:
             "myshopifyDomain": shop.domain,
             "url": f"https://{shop.domain}",
             "currencyCode": shop.currency,
-            "ianaTimezone": "Etc/UTC",
+            "ianaTimezone": shop.iana_timezone(),
             "plan": {
                 "publicDisplayName": "Basic",
                 "partnerDevelopment": False,

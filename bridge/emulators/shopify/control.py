@@ -3,13 +3,16 @@
 The shop's data (bodies use Shopify's REST field names; every change is delivered to the
 subscriptions of its topics; `"topics": [...]` in a body overrides which topics are sent,
 `[]` changes the record silently):
-POST   /_emulator/orders                       create (orders/create, + orders/paid if paid)
+POST   /_emulator/orders                       create (orders/create, + orders/paid if paid);
+                                               {"orders": [...]} creates many, silently
+                                               unless an order names its "topics" (history)
 POST   /_emulator/orders/{id}                  update (orders/updated, + cancelled/paid/
                                                fulfilled/partially_fulfilled on that change)
 POST   /_emulator/orders/{id}/fulfillments     fulfil (fulfillments/create, orders/fulfilled,
                                                orders/updated)
 DELETE /_emulator/orders/{id}                  delete (orders/delete)
-POST   /_emulator/customers                    create (customers/create)
+POST   /_emulator/customers                    create (customers/create); {"customers":
+                                               [...]} creates many, silently (history)
 POST   /_emulator/customers/{id}               update (customers/update)
 POST   /_emulator/checkouts                    create (checkouts/create)
 POST   /_emulator/checkouts/{id}               update (checkouts/update)
@@ -132,6 +135,15 @@ def control_routes(state: ShopifyState, deliverer: Deliverer) -> list[BaseRoute]
         if request.method == "GET":
             return _json({"orders": [webhook_body(o) for o in shop.orders.values()]})
         body = await _object(request)
+        if isinstance(body.get("orders"), list):  # history: many at once, silent by default
+            made = []
+            for item in body["orders"]:
+                if not isinstance(item, dict):
+                    raise ControlError("orders must be a list of objects")
+                order = shop.create_order(item)
+                send(_topics(item, []), order)
+                made.append(webhook_body(order))
+            return _json({"orders": made}, 201)
         default = ["orders/create"] + (
             ["orders/paid"] if body.get("financial_status", "paid") == "paid" else []
         )
@@ -167,6 +179,15 @@ def control_routes(state: ShopifyState, deliverer: Deliverer) -> list[BaseRoute]
         if request.method == "GET":
             return _json({"customers": [webhook_body(c) for c in shop.customers.values()]})
         body = await _object(request)
+        if isinstance(body.get("customers"), list):  # history: many at once, silent by default
+            made = []
+            for item in body["customers"]:
+                if not isinstance(item, dict):
+                    raise ControlError("customers must be a list of objects")
+                customer = shop.create_customer(item)
+                send(_topics(item, []), customer)
+                made.append(webhook_body(customer))
+            return _json({"customers": made}, 201)
         topics = _topics(body, ["customers/create"])
         customer = shop.create_customer(body)
         return _json(

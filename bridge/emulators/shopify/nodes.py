@@ -367,7 +367,9 @@ def order(record: Mapping[str, Any], shop: ShopData) -> Node:
         "id": record.get("admin_graphql_api_id") or gid("Order", record["id"]),
         "legacyResourceId": str(record["id"]),
         "name": record.get("name") or "",
-        "number": int(record.get("number") or 0),
+        # GraphQL's `number` is the one in the name (#1001): REST's order_number, not its
+        # `number` (1, 2, ...; shopify.dev, Order.number).
+        "number": int(record.get("order_number") or record.get("number") or 0),
         "email": record.get("email") or None,
         "phone": record.get("phone"),
         "note": record.get("note"),

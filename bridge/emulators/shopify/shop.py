@@ -105,6 +105,15 @@ class ShopData:
     def new_id(self) -> int:
         return next(self._ids)
 
+    def iana_timezone(self) -> str:
+        """The shop's time zone as the API names it: a fixed-offset `Etc/GMT±N` zone (whose
+        sign is inverted, as in the tz database) for whole hours, else UTC."""
+        offset = self.offset.utcoffset(None)
+        hours, rest = divmod(int(offset.total_seconds()), 3600)
+        if rest or not -14 <= hours <= 12:
+            return "Etc/UTC"
+        return "Etc/UTC" if hours == 0 else f"Etc/GMT{-hours:+d}"
+
     # -- customers ----------------------------------------------------------------------
 
     def create_customer(self, fields: Mapping[str, Any]) -> dict[str, Any]:
@@ -302,13 +311,13 @@ class ShopData:
 
     def create_checkout(self, fields: Mapping[str, Any]) -> dict[str, Any]:
         number = self.new_id()
-        token = secrets.token_hex(16)
+        token, cart_token = secrets.token_hex(16), secrets.token_hex(16)
         now = self.stamp()
         order = self._template
         checkout: dict[str, Any] = {
             "id": number,
             "token": token,
-            "cart_token": secrets.token_hex(16),
+            "cart_token": cart_token,
             "name": f"#{number}",
             "email": None,
             "phone": None,
@@ -327,8 +336,9 @@ class ShopData:
             "note_attributes": [],
             "discount_codes": [],
             "taxes_included": False,
-            "abandoned_checkout_url": f"https://{self.domain}/{self.shop_id}/checkouts/ac/{token}"
-            f"/recover?key={secrets.token_hex(8)}",
+            # Current checkouts: the recovery URL carries the cart token (docs/mapping.md).
+            "abandoned_checkout_url": f"https://{self.domain}/{self.shop_id}/checkouts/ac/"
+            f"{cart_token}/recover?key={secrets.token_hex(8)}",
             "line_items": copy.deepcopy(order.get("line_items", [])),
             "subtotal_price": order.get("subtotal_price"),
             "total_price": order.get("total_price"),

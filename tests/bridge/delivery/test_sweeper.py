@@ -64,6 +64,30 @@ def test_a_job_started_just_now_is_alive(redis_url: str, redis_client: redis.Red
     assert sweep(redis_client, now=time.time() + 40) == 0
 
 
+def test_a_queued_job_a_dead_worker_popped_is_lost(
+    redis_url: str, redis_client: redis.Redis
+) -> None:
+    accept(redis_url)
+    job_id = owner(redis_client)
+    # Enqueued, then popped (BLPOP) by a worker killed before it started the job.
+    redis_client.zrem(jobs.SCHEDULED_KEY, job_id)
+    redis_client.hset(jobs.job_key(job_id), "status", "queued")
+    assert sweep(redis_client, now=time.time() + 60) == 1
+    assert owner(redis_client) != job_id
+
+
+def test_a_queued_job_still_in_its_queue_is_alive(
+    redis_url: str, redis_client: redis.Redis
+) -> None:
+    accept(redis_url)
+    job_id = owner(redis_client)
+    redis_client.zrem(jobs.SCHEDULED_KEY, job_id)
+    redis_client.hset(jobs.job_key(job_id), "status", "queued")
+    redis_client.rpush(jobs.QUEUE_KEY, job_id)
+    assert sweep(redis_client, now=time.time() + 60) == 0
+    assert owner(redis_client) == job_id
+
+
 def test_records_within_the_grace_period_are_not_touched(
     redis_url: str, redis_client: redis.Redis
 ) -> None:

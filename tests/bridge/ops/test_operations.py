@@ -166,6 +166,19 @@ def test_status_shows_a_held_kanal_store_and_why(
     ), out
 
 
+def test_status_shows_a_stores_backfill(
+    settings: Settings, redis_client: redis.Redis, capsys: pytest.CaptureFixture[str]
+) -> None:
+    redis_client.hset(
+        "kb:backfill:shop",
+        mapping={"state": "running", "started_at": time.time(), "rate": 60, "total:orders": 120},
+    )
+    redis_client.hset("kb:backfill:shop", mapping={"fetched:orders": 40, "queued:orders": 30})
+    assert operations.status(settings) == 0
+    out = capsys.readouterr().out
+    assert "    backfill running: 40 of 120 read, 30 queued, ~30 delivered, about " in out
+
+
 def test_status_shows_bulk_records_waiting(
     settings: Settings, redis_client: redis.Redis, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import json
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from html.parser import HTMLParser
@@ -226,3 +227,18 @@ def signed(body: bytes) -> dict[str, str]:
         "X-Shopify-Shop-Domain": "main-shop.myshopify.com",
         "X-Shopify-Webhook-Id": "0c9e2b8f-5a47-4d0e-8e1f-4a2b3c4d5e6f",
     }
+
+
+async def test_a_running_backfill_is_shown_with_its_store(
+    redis_client: redis.Redis, redis_url: str, config: BridgeConfig
+) -> None:
+    redis_client.hset(
+        "kb:backfill:main-shop",
+        mapping={"state": "running", "started_at": time.time(), "total:orders": 8, "rate": 60},
+    )
+    redis_client.hset("kb:backfill:main-shop", mapping={"fetched:orders": 4, "queued:orders": 2})
+    async with serve(app_for(redis_url, config)) as client:
+        page = Page((await client.get("/status", headers=auth())).text)
+    assert "backfill running: 4 of 8 read, 2 queued, ~2 delivered, about" in page.row_text(
+        "main-shop"
+    )

@@ -84,10 +84,14 @@ def test_the_watchdog_runs_for_stores_with_api_access_and_a_public_url(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.delenv("PUBLIC_URL", raising=False)
-    assert periodic.wanted(config()) == {"watchdog:api-shop": 600.0}
-    assert periodic.wanted(config(every=0)) == {}
+
+    def watchdogs(config: BridgeConfig) -> dict[str, float]:
+        return {k: v for k, v in periodic.wanted(config).items() if k.startswith("watchdog:")}
+
+    assert watchdogs(config()) == {"watchdog:api-shop": 600.0}
+    assert watchdogs(config(every=0)) == {}
     without_url = parse_config(CONFIG.format(every=10).replace("public_url", "# public_url"), {})
-    assert periodic.wanted(without_url) == {}
+    assert watchdogs(without_url) == {}
 
 
 def test_a_new_task_is_due_at_once_and_gets_one_job_on_the_platform_queue(
@@ -126,6 +130,19 @@ def test_a_task_whose_job_is_still_queued_or_running_is_not_enqueued_again(
     late = now + defaults.PLATFORM_JOB_TIMEOUT + defaults.SWEEP_GRACE + 1
     redis_client.zadd(DUE_KEY, {"probe:api-shop": now})
     assert scheduler.tick(redis_client, late) == ["probe:api-shop"]
+
+
+def test_a_queued_job_a_dead_worker_popped_does_not_hold_its_task_back(
+    redis_client: redis.Redis,
+) -> None:
+    now = time.time()
+    scheduler = Periodic(config(), TASKS)
+    scheduler.tick(redis_client, now)
+    # A worker popped the job (BLPOP: it leaves the queue) and was killed before starting it.
+    [job_id] = periodic.queue(redis_client).job_ids
+    redis_client.lrem(periodic.queue(redis_client).key, 1, job_id)
+    redis_client.zadd(DUE_KEY, {"probe:api-shop": now})
+    assert scheduler.tick(redis_client, now + 1) == ["probe:api-shop"]
 
 
 def test_next_due_times_outlive_a_restart_and_follow_the_configuration(

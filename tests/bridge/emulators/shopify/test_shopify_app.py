@@ -402,3 +402,14 @@ def test_a_dropped_delivery_never_comes(shop: BackgroundShopify, receiver: Recei
     wait_until(lambda: len(receiver.received) == 1)
     states = sorted(d["state"] for d in shop.control("GET", "/deliveries")["deliveries"])
     assert states == ["delivered", "dropped"]
+
+
+def test_history_is_created_many_at_once_without_webhooks(shop: BackgroundShopify) -> None:
+    made = shop.control(
+        "POST", "/orders", json={"orders": [{"email": "a@example.com"}, {"email": "b@x.io"}]}
+    )["orders"]
+    assert [o["email"] for o in made] == ["a@example.com", "b@x.io"]
+    people = shop.control("POST", "/customers", json={"customers": [{"first_name": "Ann"}]})
+    assert people["customers"][0]["first_name"] == "Ann"
+    assert shop.control("GET", "/deliveries")["deliveries"] == []
+    assert len(shop.control("GET", "/orders")["orders"]) == 2
