@@ -22,11 +22,9 @@ import contextlib
 import functools
 import hashlib
 import re
-import threading
 from dataclasses import dataclass, field
 from typing import Protocol
 
-import httpx
 import redis
 
 from bridge import defaults
@@ -41,7 +39,7 @@ from bridge.errors import (
     WooCommerceError,
 )
 from bridge.platforms import subscriptions
-from bridge.platforms.http import Backoff, PlatformHTTP
+from bridge.platforms.http import JOB_BACKOFF, JOB_TIMEOUT, PlatformHTTP, shared_client
 from bridge.platforms.shopify_admin import ShopifyAdmin, graphql_topic
 from bridge.platforms.subscriptions import Change, Plan, State, Subscription
 from bridge.platforms.woocommerce_rest import WooCommerceREST
@@ -51,11 +49,9 @@ OWNED_PREFIX = f"{defaults.KEY_PREFIX}:subscriptions:"
 LOCK_PREFIX = f"{defaults.KEY_PREFIX}:lock:subscriptions:"
 # A run holds the store's lock at most this long (a crashed run's lock then expires).
 LOCK_SECONDS = 300
-# Periodic checks run in a worker between pushes: they give a slow shop less time than an
-# operator's `connect` does (which waits 30 s a call, 4 tries).
-QUICK_TIMEOUT = httpx.Timeout(15.0, connect=5.0)
-QUICK_BACKOFF = Backoff(attempts=2, base=1.0, cap=2.0)
-QUICK_MAX_WAIT = 5.0  # Shopify's cost bucket: longer waits reschedule the check
+# Periodic checks run in a worker between pushes (bridge/platforms/http.py's job profile): a
+# wait for Shopify's cost bucket longer than this reschedules the check.
+QUICK_MAX_WAIT = 5.0
 
 
 def owned_key(store: str) -> str:
@@ -168,37 +164,18 @@ class WooCommerceHooks:
         self.rest.delete_webhook(int(ident))
 
 
-_quick: httpx.Client | None = None
-_quick_lock = threading.Lock()
-
-
-def _quick_client() -> httpx.Client:
-    global _quick
-    with _quick_lock:
-        if _quick is None or _quick.is_closed:
-            _quick = httpx.Client(
-                timeout=QUICK_TIMEOUT,
-                limits=httpx.Limits(max_connections=10, max_keepalive_connections=5),
-                headers={"User-Agent": "kanal-bridge"},
-                follow_redirects=False,
-            )
-        return _quick
-
-
 def hooks_for(key: str, store: StoreConfig, *, quick: bool = False) -> Hooks:
     """The subscriptions of a store with API access; `quick` for periodic checks."""
     if store.platform == "shopify":
         options: dict[str, object] = {}
         if quick and store.shop_api_url:
-            options["http"] = PlatformHTTP(
-                store.shop_api_url, client=_quick_client(), backoff=QUICK_BACKOFF
-            )
+            options["http"] = PlatformHTTP.for_job(store.shop_api_url)
             options["max_wait"] = QUICK_MAX_WAIT
         admin = ShopifyAdmin.for_store(store, **options)
         return ShopifyHooks(admin)
     rest_options: dict[str, object] = {}
     if quick:
-        rest_options = {"client": _quick_client(), "backoff": QUICK_BACKOFF}
+        rest_options = {"client": shared_client(JOB_TIMEOUT), "backoff": JOB_BACKOFF}
     rest = WooCommerceREST.for_store(key, store, **rest_options)
     return WooCommerceHooks(rest, key, store.webhook_secrets[0].get_secret_value())
 

@@ -44,22 +44,29 @@ class Backoff:
         return wait * random.uniform(1 - self.jitter, 1 + self.jitter)
 
 
-_shared: httpx.Client | None = None
+# In a worker job (a watchdog check, a backfill or reconciliation page) the pushes of the same
+# worker wait while the call runs: a shorter timeout, and no sleeping on a retry or a shop's
+# budget: a failed or throttled job is rescheduled instead (bridge/platforms/periodic.py).
+JOB_TIMEOUT = 15.0
+JOB_BACKOFF = Backoff(attempts=1)
+
+_clients: dict[float, httpx.Client] = {}
 _lock = threading.Lock()
 
 
-def shared_client() -> httpx.Client:
-    """The process's one pooled client for every shop (connections are kept per host)."""
-    global _shared
+def shared_client(timeout: float = TIMEOUT) -> httpx.Client:
+    """The process's pooled client for every shop (connections are kept per host), one per
+    timeout: the commands' and the worker jobs' (`JOB_TIMEOUT`)."""
     with _lock:
-        if _shared is None or _shared.is_closed:
-            _shared = httpx.Client(
-                timeout=httpx.Timeout(TIMEOUT, connect=CONNECT_TIMEOUT),
+        client = _clients.get(timeout)
+        if client is None or client.is_closed:
+            client = _clients[timeout] = httpx.Client(
+                timeout=httpx.Timeout(timeout, connect=CONNECT_TIMEOUT),
                 limits=httpx.Limits(max_connections=20, max_keepalive_connections=10),
                 headers={"User-Agent": "kanal-bridge"},
                 follow_redirects=False,
             )
-        return _shared
+        return client
 
 
 class PlatformHTTP:
@@ -77,6 +84,11 @@ class PlatformHTTP:
         self._client = client
         self.backoff = backoff
         self._sleep = sleep
+
+    @classmethod
+    def for_job(cls, base_url: str) -> PlatformHTTP:
+        """Requests made from a worker job: `JOB_TIMEOUT` and `JOB_BACKOFF`."""
+        return cls(base_url, client=shared_client(JOB_TIMEOUT), backoff=JOB_BACKOFF)
 
     @property
     def client(self) -> httpx.Client:

@@ -29,7 +29,7 @@ from typing import Any, Protocol
 
 from bridge.config import StoreConfig
 from bridge.platforms import shopify_queries
-from bridge.platforms.http import Backoff, PlatformHTTP
+from bridge.platforms.http import JOB_BACKOFF, JOB_TIMEOUT, PlatformHTTP, shared_client
 from bridge.platforms.shopify_admin import ShopifyAdmin
 from bridge.platforms.woocommerce_rest import (
     PER_PAGE,
@@ -277,13 +277,16 @@ def source_for(
     never sleeps on a budget or a retry (a throttle or a failure raises, and the job is
     rescheduled), so that pushes on the same worker are not held up."""
     ctx = dataclasses.replace(store.context(), timezone=timezone)
-    backoff = Backoff(attempts=1) if in_job else Backoff()
     if store.platform == "shopify":
         base = store.shop_api_url
         assert base is not None
-        admin = ShopifyAdmin.for_store(store, http=PlatformHTTP(base, backoff=backoff))
+        http = PlatformHTTP.for_job(base) if in_job else PlatformHTTP(base)
+        admin = ShopifyAdmin.for_store(store, http=http)
         return ShopifySource(admin, ctx, max_wait=0 if in_job else None, share=share)
-    return WooCommerceSource(WooCommerceREST.for_store(key, store, backoff=backoff), ctx)
+    options: dict[str, object] = {}
+    if in_job:
+        options = {"client": shared_client(JOB_TIMEOUT), "backoff": JOB_BACKOFF}
+    return WooCommerceSource(WooCommerceREST.for_store(key, store, **options), ctx)
 
 
 def kanal_resource(resource: str) -> str:
