@@ -35,6 +35,8 @@ WOO_KEY = ("ck_" + "5" * 40, "cs_" + "e" * 40)
 WATCHDOG_SECONDS = 3.0
 
 # Appended to the harness's configuration (whose stores feed Kanal stores 7 to 13).
+# Reconciliation is off: these tests count the shops' API calls that connect and the watchdog
+# make (tests/e2e/test_backfill_e2e.py covers reconciliation).
 STORES = """
 [bridge]
 watchdog_every_minutes = {watchdog}
@@ -49,6 +51,7 @@ shop_domain = "{shop_domain}"
 client_id = "{app_id}"
 client_secret = "{app_secret}"
 admin_api_url = "{shopify_url}"
+reconcile_every_minutes = 0
 
 [stores.woo-api]
 platform = "woocommerce"
@@ -59,6 +62,8 @@ default_country = "US"
 site_url = "{woo_url}"
 consumer_key = "{consumer_key}"
 consumer_secret = "{consumer_secret}"
+reconcile_every_minutes = 0
+reconcile_customers_every_hours = 0
 """
 SHOP_KANAL, WOO_KANAL = 21, 22
 
@@ -310,16 +315,17 @@ def test_the_watchdog_reactivates_a_woocommerce_webhook_disabled_while_the_bridg
     lost = [woocommerce.control.create_order(status="processing") for _ in range(7)]
     wait(lambda: woocommerce.control.webhook(hook["id"])["status"] == "disabled", 20)
     assert len(lost) == 7
+    back = time.time()  # the outage ends here: the watchdog may repair before start returns
     bridge.start_processes(PUBLIC_URL=bridge.url)  # the watchdog is on from now
-    back = time.time()
 
     wait(lambda: woocommerce.control.webhook(hook["id"])["status"] == "active", 30, 0.2)
     repaired = time.time()
     assert repaired - back < WATCHDOG_SECONDS + 20  # its interval, plus a start on a busy CI box
-    state = store_state(bridge, "woo-api")
+    # The watchdog records what it did just after the repair itself.
+    state = wait(lambda: (s := store_state(bridge, "woo-api")).get("repair_kind") and s, 10)
     assert state["repair_kind"] == "reactivated"
     assert json.loads(state["subscriptions"])["order.created"] == "active"
-    [raw] = bridge.redis.zrange("kb:deaf:woo-api", 0, -1)
+    [raw] = wait(lambda: bridge.redis.zrange("kb:deaf:woo-api", 0, -1), 10)
     window = json.loads(raw)
     assert window["start"] <= heard <= down <= back <= window["end"]  # the outage, covered
     assert window["topics"] == ["order.created"] and window["repairs"] == ["reactivated"]
@@ -351,8 +357,8 @@ def test_the_watchdog_recreates_a_shopify_subscription_the_platform_deleted(
 
     wait(deleted, 30, 0.2)
     assert "ORDERS_CREATE" not in {s["topic"] for s in shopify.subscriptions()}
+    back = time.time()  # the outage ends here: the watchdog may repair before start returns
     bridge.start_processes(PUBLIC_URL=bridge.url)
-    back = time.time()
 
     created = url(bridge, "shopify", "shop-api")
     wait(
@@ -365,7 +371,7 @@ def test_the_watchdog_recreates_a_shopify_subscription_the_platform_deleted(
     )
     assert time.time() - back < WATCHDOG_SECONDS + 20
     assert len(shopify.subscriptions()) == 15
-    [raw] = bridge.redis.zrange("kb:deaf:shop-api", 0, -1)
+    [raw] = wait(lambda: bridge.redis.zrange("kb:deaf:shop-api", 0, -1), 10)
     window = json.loads(raw)
     assert window["start"] <= heard <= down <= back <= window["end"]
     assert window["topics"] == ["orders/create", "orders/paid"]
