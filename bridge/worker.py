@@ -20,6 +20,8 @@ from bridge.platforms import periodic as platform_tasks
 from bridge.platforms.periodic import Periodic
 from bridge.scheduler import PacedScheduler
 
+log = logging.getLogger("bridge.worker")
+
 
 class Worker(SimpleWorker):
     """Runs pushes in-process (no fork per job: the Kanal connection pool stays warm) and
@@ -93,14 +95,20 @@ def run_worker(settings: Settings, config: BridgeConfig, burst: bool = False) ->
     flusher = metrics.Flusher(connection)
     flusher.start()
     alert_thread = alerts.start(settings.redis_url, config)
+    log.info("worker %s started: queues %s", worker.name, ", ".join(worker.queue_names()))
     try:
-        worker.work(
-            with_scheduler=True,
-            burst=burst,
-            logging_level=logging.getLevelName(logging.getLogger().getEffectiveLevel()),
-        )
+        worker.work(with_scheduler=True, burst=burst, logging_level=rq_log_level())
     finally:
+        log.info("worker %s stopped", worker.name)
         if alert_thread is not None:
             alert_thread.stop()
         flusher.stop()
         kanal.close()
+
+
+def rq_log_level() -> str:
+    """RQ logs three lines per job and its registry maintenance at INFO, all of which the
+    bridge's own line per push already says: RQ speaks from WARNING up (its job failures and
+    tracebacks) unless the bridge logs at DEBUG."""
+    debug = logging.getLogger().getEffectiveLevel() <= logging.DEBUG
+    return "DEBUG" if debug else "WARNING"

@@ -5,6 +5,7 @@ scheduler that died (so an RQ upgrade that breaks either fails here, saying what
 from __future__ import annotations
 
 import inspect
+import logging
 import os
 import signal
 from typing import Any
@@ -21,7 +22,7 @@ from bridge.delivery import jobs
 from bridge.delivery.records import record_key
 from bridge.emulators.kanal import BackgroundEmulator, EmulatorStore
 from bridge.scheduler import PacedScheduler
-from bridge.worker import Worker, run_worker
+from bridge.worker import Worker, rq_log_level, run_worker
 from tests import pushes
 from tests.rq_runs import WorkerRun
 
@@ -63,6 +64,25 @@ def test_a_burst_run_pushes_what_is_due_to_kanal_over_http(
     assert held["1001"].body["total_price"] == "10.00"
     assert redis_client.hget(record_key(7, "orders", "1001"), "status") == b"delivered"
     assert redis_client.get(RQScheduler.get_locking_key(defaults.QUEUE_NAME)) is None
+
+
+def test_at_info_the_worker_logs_its_own_lines_and_rq_only_its_warnings(
+    redis_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """RQ's three INFO lines per job repeat the bridge's push line: at INFO they are not
+    written, at DEBUG they are."""
+    caplog.set_level(logging.INFO)
+    assert rq_log_level() == "WARNING"
+    with BackgroundEmulator({7: EmulatorStore(7, {pushes.KANAL_KEY})}) as kanal:
+        config = parse_config(pushes.CONFIG.replace("http://kanal.test", kanal.url), {})
+        pushes.accept(redis_url, [pushes.order()], settle=0)
+        run_worker(Settings.from_env({"REDIS_URL": redis_url}), config, burst=True)
+    by_logger = {(r.name, r.levelno) for r in caplog.records}
+    assert ("bridge.delivery.push", logging.INFO) in by_logger
+    assert ("bridge.worker", logging.INFO) in by_logger
+    assert not [r for r in caplog.records if r.name.startswith("rq.") and r.levelno < 30]
+    caplog.set_level(logging.DEBUG)
+    assert rq_log_level() == "DEBUG"
 
 
 def test_a_worker_whose_peer_holds_the_scheduler_lock_starts_no_scheduler(
