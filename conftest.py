@@ -39,6 +39,9 @@ def redis_client(redis_url: str) -> Iterator[redis.Redis]:
 @pytest.fixture(autouse=True)
 def _unannounced() -> Iterator[None]:
     """A test that builds the web app from the environment announces the test process as a
-    web process (bridge.metrics.announce); the next test's flushes must not carry that."""
+    web process (bridge.metrics.announce), and the counts a test buffers (bridge.metrics.BUFFER)
+    stay in the process: the next test's flushes must carry neither."""
+    metrics.BUFFER.take(), metrics.BUFFER.take_latest()
     yield
     metrics._presence = None
+    metrics.BUFFER.take(), metrics.BUFFER.take_latest()

@@ -12,11 +12,14 @@ from urllib.parse import urlsplit, urlunsplit
 
 from bridge.ops.localredis import pick_free_port
 
+# Read once, when the suite is collected: tests set REDIS_URL to URLs of their own (a CLI
+# test's fake rediss:// server), which must not become the test Redis of the tests after them.
+_TEST_REDIS = os.environ.get("REDIS_URL") or "redis://127.0.0.1:6379/0"
+
 
 def redis_url_for(db: int) -> str:
     """The test Redis (REDIS_URL, as `make test` provides, else localhost) with database `db`."""
-    base = urlsplit(os.environ.get("REDIS_URL") or "redis://127.0.0.1:6379/0")
-    return urlunsplit(base._replace(path=f"/{db}"))
+    return urlunsplit(urlsplit(_TEST_REDIS)._replace(path=f"/{db}"))
 
 
 class ChatServer:
