@@ -23,6 +23,12 @@ REQUESTS_PER_MINUTE = 60
 # and Kanal's never makes a 60-second window hold one call too many.
 PACING_MARGIN = 0.02
 
+# A push that starts this long after its call slot (its worker was busy, the machine loaded)
+# takes a new slot instead of calling late: calls sent up to L seconds after slots spaced by
+# the pacer still fit any 60-second window while L < 60 * margin / (1 - margin) (1.22 s at
+# 2 %); half of that is left for the network between the worker and Kanal.
+LATE_SLOT_SECONDS = 60 * PACING_MARGIN / (1 - PACING_MARGIN) / 2
+
 # A new record waits this long before its first push, so that a burst of webhooks for one
 # order (create, paid, updated within a second or two) collapses into one Kanal call.
 SETTLE_SECONDS = 2.0

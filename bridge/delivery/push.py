@@ -140,7 +140,8 @@ def push(key: str, slot: float | None = None) -> str:
     if call is None:
         return _settle(rt, record, job_id, None, kanal_id)
 
-    if slot is None or rt.limiter.paused_until(kanal_id) > now:
+    late = slot is not None and now - slot > defaults.LATE_SLOT_SECONDS
+    if slot is None or late or rt.limiter.paused_until(kanal_id) > now:
         rate = rt.config.rate_for(kanal_id)
         turn = rt.limiter.take(kanal_id, rate, record.key, job_id, now, bulk=record.bulk)
         if turn.kind == "bulk":

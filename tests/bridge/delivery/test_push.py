@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from decimal import Decimal
 
 import httpx
@@ -10,6 +11,7 @@ import redis
 import redis.asyncio
 from rq.registry import FailedJobRegistry
 
+from bridge import defaults
 from bridge.delivery import jobs
 from bridge.delivery import push as delivery
 from bridge.delivery.kanal import KanalClient
@@ -133,6 +135,33 @@ def test_a_429_pauses_the_store_for_retry_after(
     assert 25 < paused - time.time() <= 30
     [job_id] = [j.decode() for j in redis_client.zrange(jobs.SCHEDULED_KEY, 0, -1)]
     assert abs(redis_client.zscore(jobs.SCHEDULED_KEY, job_id) - paused) < 0.01
+
+
+@pytest.mark.parametrize(("late", "sent"), [(0.2, True), (3.0, False)])
+def test_a_push_that_starts_long_after_its_slot_takes_a_new_one(
+    redis_url: str, redis_client: redis.Redis, kanal: ScriptedKanal, late: float, sent: bool
+) -> None:
+    """A paced job that a busy worker starts late would crowd the next slots' calls into one
+    minute: past defaults.LATE_SLOT_SECONDS it books a new slot instead of calling."""
+    limiter = Limiter(redis_client)
+    accept(redis_url, [order(1)], settle=0)
+    for _ in range(3):  # other records hold the next slots
+        limiter.reserve(7, 60)
+    drain(redis_client, rounds=1)  # paced to its slot, after theirs
+    [job_id] = [j.decode() for j in redis_client.zrange(jobs.SCHEDULED_KEY, 0, -1)]
+    job = jobs.queue(redis_client).fetch_job(job_id)
+    assert job is not None
+    assert job.kwargs["slot"] > time.time()  # RQ rebuilds the job's data from both
+    job.kwargs = {"slot": time.time() - late}
+    job.save()
+    limiter.reserve(7, 60)  # the slots keep being taken meanwhile
+    drain(redis_client, rounds=1)
+
+    assert bool(kanal.calls()) is sent
+    if not sent:
+        [again] = redis_client.zrange(jobs.SCHEDULED_KEY, 0, -1, withscores=True)
+        assert again[1] > time.time(), "the late job was paced to a new slot"
+    assert defaults.LATE_SLOT_SECONDS < 60 * defaults.PACING_MARGIN / (1 - defaults.PACING_MARGIN)
 
 
 def test_a_newer_state_arriving_during_the_push_is_sent_next(
