@@ -3,9 +3,17 @@
 from __future__ import annotations
 
 import logging
+import time
 
+from redis.client import Pipeline
+from rq.executions import Execution
+from rq.job import Job
+from rq.queue import Queue
+from rq.registry import StartedJobRegistry
+from rq.results import Result
 from rq.serializers import JSONSerializer
-from rq.worker import SimpleWorker
+from rq.utils import now
+from rq.worker import SimpleWorker, WorkerStatus
 
 from bridge import defaults, metrics
 from bridge.config import BridgeConfig, Settings
@@ -21,12 +29,102 @@ from bridge.platforms.periodic import Periodic
 from bridge.scheduler import PacedScheduler
 
 
+def lean(job: Job) -> bool:
+    """A push job whose result is not kept: RQ's bookkeeping for it can be cut to what the
+    dashboard, the registries and the sweeper read (push jobs have no dependents, repeats,
+    groups nor rate limits)."""
+    return job.func_name == jobs.PUSH_FUNCTION and job.result_ttl == 0
+
+
 class Worker(SimpleWorker):
     """Runs pushes in-process (no fork per job: the Kanal connection pool stays warm) and
     starts the paced scheduler instead of RQ's whole-second one, with the periodic platform
-    tasks of `periodic` (None: none)."""
+    tasks of `periodic` (None: none).
+
+    RQ's per-job bookkeeping is trimmed for push jobs (`lean`): the heart beats and
+    `rq suspend` is checked once every WORKER_HEARTBEAT_INTERVAL rather than several times
+    per job; a job's start (execution, started registry, job status) is one pipeline, and
+    its success (execution cleaned up, job deleted, worker idle) another. Other jobs and
+    failed pushes take RQ's own path, so the failed registry works as before."""
 
     periodic: Periodic | None = None
+    _beat_at = -1e9  # time.monotonic() of the last heartbeat sent
+    _beat_until = -1e9  # ... and until when it keeps the worker's key alive
+    _suspension_checked_at = -1e9
+
+    def heartbeat(self, timeout: int | None = None, pipeline: Pipeline | None = None) -> None:
+        """Beat at most once per WORKER_HEARTBEAT_INTERVAL, unless the key would expire
+        sooner than `timeout` asks."""
+        wanted = timeout or self.worker_ttl + 60
+        at = time.monotonic()
+        interval = defaults.WORKER_HEARTBEAT_INTERVAL
+        if at - self._beat_at < interval and self._beat_until - at >= wanted - interval:
+            return
+        self._beat_at, self._beat_until = at, at + wanted
+        super().heartbeat(timeout, pipeline)
+
+    def check_for_suspension(self, burst: bool) -> None:
+        """RQ's check, at most once per WORKER_HEARTBEAT_INTERVAL."""
+        at = time.monotonic()
+        if at - self._suspension_checked_at < defaults.WORKER_HEARTBEAT_INTERVAL:
+            return
+        self._suspension_checked_at = at
+        super().check_for_suspension(burst)
+
+    def set_state(self, state: str, pipeline: Pipeline | None = None) -> None:
+        """RQ sets `idle` twice between two jobs: write a state only when it changes."""
+        if pipeline is None and state == self.get_state():
+            return
+        super().set_state(state, pipeline)
+
+    def prepare_execution(self, job: Job) -> Execution:
+        """RQ's execution record and the job's `started` status, in one round trip."""
+        if not lean(job):
+            return super().prepare_execution(job)
+        with self.connection.pipeline(transaction=False) as pipeline:
+            execution = Execution.create(
+                job, self.get_heartbeat_ttl(job), pipeline=pipeline, worker_name=self.name
+            )
+            self.executions[execution.id] = execution
+            self.set_state(WorkerStatus.BUSY, pipeline=pipeline)
+            job.prepare_for_execution(self.name, pipeline=pipeline)
+            pipeline.execute()
+        return execution
+
+    def prepare_job_execution(self, job: Job, remove_from_intermediate_queue: bool = False) -> None:
+        """Nothing left to do for a push job (see `prepare_execution`)."""
+        if not lean(job) or remove_from_intermediate_queue:
+            super().prepare_job_execution(job, remove_from_intermediate_queue)
+
+    def handle_execution_ended(self, job: Job, queue: Queue, heartbeat_ttl: int) -> None:
+        """A push job that succeeded is deleted next: no last heartbeat for it."""
+        if not lean(job) or job.get_status(refresh=False) == "failed":
+            super().handle_execution_ended(job, queue, heartbeat_ttl)
+        else:
+            job.ended_at = now()
+
+    def handle_job_success(
+        self,
+        job: Job,
+        queue: Queue,
+        started_job_registry: StartedJobRegistry,
+        execution: Execution,
+    ) -> None:
+        """A push job succeeded: count it, drop its execution and the job itself (what
+        `result_ttl=0` does, without RQ's reads for dependents, registries and executions
+        a push job never has), and go idle, in one round trip."""
+        if not lean(job):
+            super().handle_job_success(job, queue, started_job_registry, execution)
+            return
+        assert job.started_at is not None and job.ended_at is not None
+        with self.connection.pipeline(transaction=False) as pipeline:
+            self.increment_successful_job_count(pipeline=pipeline)
+            self.increment_total_working_time(job.ended_at - job.started_at, pipeline)
+            self.cleanup_execution(job, pipeline=pipeline, execution=execution)
+            keys = (job.key, job.dependents_key, job.dependencies_key, Result.get_key(job.id))
+            pipeline.delete(*keys)
+            self.set_state(WorkerStatus.IDLE, pipeline=pipeline)
+            pipeline.execute()
 
     def _start_scheduler(
         self,
