@@ -29,6 +29,23 @@ from bridge.platforms.periodic import Periodic
 from bridge.scheduler import PacedScheduler
 
 
+class PushJobLines(logging.Filter):
+    """Drops RQ's two INFO lines per push job (dequeued, "Job OK"): the push logs its record,
+    call and outcome itself, and each line costs about 0.2 ms of CPU, a tenth of a push."""
+
+    TEMPLATE = "Worker %s: %s: %s (%s)"
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        args = record.args
+        return not (
+            record.levelno == logging.INFO
+            and record.msg == self.TEMPLATE
+            and isinstance(args, tuple)
+            and len(args) == 4
+            and defaults.QUEUE_NAME in str(args[1])
+        )
+
+
 def lean(job: Job) -> bool:
     """A push job whose result is not kept: RQ's bookkeeping for it can be cut to what the
     dashboard, the registries and the sweeper read (push jobs have no dependents, repeats,
@@ -48,6 +65,7 @@ class Worker(SimpleWorker):
     failed pushes take RQ's own path, so the failed registry works as before."""
 
     periodic: Periodic | None = None
+    log_result_lifespan = False  # RQ's "result discarded immediately" line after each job
     _beat_at = -1e9  # time.monotonic() of the last heartbeat sent
     _beat_until = -1e9  # ... and until when it keeps the worker's key alive
     _suspension_checked_at = -1e9
@@ -187,6 +205,8 @@ def run_worker(settings: Settings, config: BridgeConfig, burst: bool = False) ->
         worker_ttl=defaults.WORKER_TTL,
     )
     worker.periodic = Periodic(config)
+    if not any(isinstance(f, PushJobLines) for f in worker.log.filters):
+        worker.log.addFilter(PushJobLines())
     metrics.announce("worker", defaults.WORKER_CONNECTIONS)
     flusher = metrics.Flusher(connection)
     flusher.start()

@@ -5,6 +5,7 @@ scheduler that died (so an RQ upgrade that breaks either fails here, saying what
 from __future__ import annotations
 
 import inspect
+import logging
 import os
 import signal
 from typing import Any
@@ -23,7 +24,7 @@ from bridge.delivery import jobs
 from bridge.delivery.records import record_key
 from bridge.emulators.kanal import BackgroundEmulator, EmulatorStore
 from bridge.scheduler import PacedScheduler
-from bridge.worker import Worker, run_worker
+from bridge.worker import PushJobLines, Worker, run_worker
 from tests import pushes
 from tests.rq_runs import WorkerRun
 
@@ -213,3 +214,19 @@ def test_rq_worker_still_has_the_methods_the_lean_path_overrides() -> None:
     assert "self.prepare_job_execution(" in inspect.getsource(BaseWorker.perform_job)
     success = inspect.getsource(BaseWorker._finalize_success)
     assert "self.handle_execution_ended(" in success and "self.handle_job_success(" in success
+
+
+def test_rq_per_push_job_lines_are_dropped_and_its_other_lines_kept() -> None:
+    def line(level: int, msg: str, *args: object) -> logging.LogRecord:
+        return logging.LogRecord("rq.worker", level, __file__, 1, msg, args, None)
+
+    lines = PushJobLines()
+    template = "Worker %s: %s: %s (%s)"
+    assert not lines.filter(line(logging.INFO, template, "w", "kanal", "push s:orders:1", "j"))
+    assert not lines.filter(line(logging.INFO, template, "w", "kanal", "Job OK", "j"))
+    assert lines.filter(line(logging.INFO, template, "w", "platform", "Job OK", "j"))
+    assert lines.filter(line(logging.ERROR, template, "w", "kanal", "Job OK", "j"))
+    assert lines.filter(line(logging.INFO, "Worker %s: stopping on request", "w"))
+    assert "self.log.info('Worker %s: %s: %s (%s)'" in inspect.getsource(
+        BaseWorker._finalize_success
+    ), "RQ's 'Job OK' line changed: update bridge/worker.py's PushJobLines"
