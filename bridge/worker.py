@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Iterable
+from typing import Any
 
+from redis import Redis
 from redis.client import Pipeline
 from rq.executions import Execution
 from rq.job import Job
@@ -12,13 +15,13 @@ from rq.queue import Queue
 from rq.registry import StartedJobRegistry
 from rq.results import Result
 from rq.serializers import JSONSerializer
-from rq.utils import now
+from rq.utils import as_text, now
 from rq.worker import SimpleWorker, WorkerStatus
 
 from bridge import defaults, metrics
 from bridge.config import BridgeConfig, Settings
 from bridge.connection import sync_redis
-from bridge.delivery import jobs
+from bridge.delivery import jobs, scripts
 from bridge.delivery import push as delivery
 from bridge.delivery.kanal import KanalClient
 from bridge.delivery.limiter import Limiter
@@ -43,6 +46,44 @@ class PushJobLines(logging.Filter):
             and isinstance(args, tuple)
             and len(args) == 4
             and defaults.QUEUE_NAME in str(args[1])
+        )
+
+
+class PushQueue(Queue):
+    """RQ's queue, dequeuing in one round trip while jobs wait (POP_JOB pops a job and returns
+    its hash; RQ pops, then reads the hash). When every queue is empty it blocks as RQ does,
+    and a worker of a single queue keeps RQ's own dequeue (LMOVE to an intermediate queue)."""
+
+    @classmethod
+    def dequeue_any(
+        cls,
+        queues: Iterable[Queue],
+        timeout: int | None,
+        connection: Redis,
+        job_class: type[Job] | None = None,
+        serializer: Any = None,
+        death_penalty_class: Any = None,
+    ) -> tuple[Job, Queue] | None:
+        """The first job of the first non-empty queue, or RQ's blocking wait for one."""
+        queues = list(queues)
+        if len(queues) > 1:
+            pop = connection.register_script(scripts.POP_JOB)
+            popped = pop(keys=[q.key for q in queues], args=[Job.redis_job_namespace_prefix])
+            if popped:
+                queue_key, job_id, raw = (as_text(popped[0]), as_text(popped[1]), popped[2])
+                job_cls = job_class or cls.job_class
+                queue = cls.from_queue_key(
+                    queue_key,
+                    connection=connection,
+                    job_class=job_cls,
+                    serializer=serializer,
+                    death_penalty_class=death_penalty_class,
+                )
+                job = job_cls(job_id, connection=connection, serializer=serializer)
+                job.restore(dict(zip(raw[::2], raw[1::2], strict=True)))
+                return job, queue
+        return super().dequeue_any(
+            queues, timeout, connection, job_class, serializer, death_penalty_class
         )
 
 
@@ -197,9 +238,11 @@ def run_worker(settings: Settings, config: BridgeConfig, burst: bool = False) ->
         )
     )
     platform_tasks.install(platform_tasks.Context(config, connection))
+    queues = [jobs.queue(connection), platform_tasks.queue(connection)]
     worker = Worker(
-        [jobs.queue(connection), platform_tasks.queue(connection)],
+        [PushQueue(q.name, connection=connection, serializer=q.serializer) for q in queues],
         connection=connection,
+        queue_class=PushQueue,
         serializer=JSONSerializer,
         maintenance_interval=defaults.WORKER_MAINTENANCE_INTERVAL,
         worker_ttl=defaults.WORKER_TTL,

@@ -383,6 +383,23 @@ end
 return #ready
 """
 
+# Pop the first job of the first non-empty queue and return its hash with it, for the worker's
+# dequeue (bridge/worker.py): RQ pops with BLPOP, then reads the job hash, two round trips.
+# Invariant: as RQ's dequeue: queues in order, a popped id whose job hash is gone is skipped.
+# KEYS: queues, in order;  ARGV: job key prefix
+# Returns {queue key, job id, job hash as field/value pairs}, or nil when every queue is empty.
+POP_JOB = """
+for _, queue in ipairs(KEYS) do
+  local id = redis.call('LPOP', queue)
+  while id do
+    local job = redis.call('HGETALL', ARGV[1] .. id)
+    if #job > 0 then return {queue, id, job} end
+    id = redis.call('LPOP', queue)
+  end
+end
+return nil
+"""
+
 # Set aside a record whose push failed permanently: it keeps its body for `failed retry`,
 # leaves the pending index, and a later webhook for it starts a fresh job.
 # KEYS: record, pending index;  ARGV: job id, error text, ttl

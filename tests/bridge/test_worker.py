@@ -24,7 +24,7 @@ from bridge.delivery import jobs
 from bridge.delivery.records import record_key
 from bridge.emulators.kanal import BackgroundEmulator, EmulatorStore
 from bridge.scheduler import PacedScheduler
-from bridge.worker import PushJobLines, Worker, run_worker
+from bridge.worker import PushJobLines, PushQueue, Worker, run_worker
 from tests import pushes
 from tests.rq_runs import WorkerRun
 
@@ -230,3 +230,30 @@ def test_rq_per_push_job_lines_are_dropped_and_its_other_lines_kept() -> None:
     assert "self.log.info('Worker %s: %s: %s (%s)'" in inspect.getsource(
         BaseWorker._finalize_success
     ), "RQ's 'Job OK' line changed: update bridge/worker.py's PushJobLines"
+
+
+def test_the_push_queue_dequeues_a_job_with_its_hash_in_queue_order(
+    redis_url: str, redis_client: redis.Redis
+) -> None:
+    pushes.accept(redis_url, [pushes.order()], settle=0)
+    job_id = redis_client.hget(record_key(7, "orders", "1001"), "job").decode()
+    redis_client.zrem(jobs.SCHEDULED_KEY, job_id)
+    queues = [
+        PushQueue(name, connection=redis_client, serializer=JSONSerializer)
+        for name in (defaults.QUEUE_NAME, defaults.PLATFORM_QUEUE_NAME)
+    ]
+    redis_client.rpush(queues[1].key, "platform-job-gone")  # hash gone: skipped
+    redis_client.rpush(queues[0].key, "push-job-gone", job_id)
+
+    job, queue = PushQueue.dequeue_any(queues, None, redis_client, serializer=JSONSerializer)
+
+    assert (job.id, queue.name) == (job_id, defaults.QUEUE_NAME)
+    fetched = jobs.queue(redis_client).fetch_job(job_id)
+    assert (job.func_name, job.args, job.timeout, job.result_ttl) == (
+        fetched.func_name,
+        fetched.args,
+        fetched.timeout,
+        fetched.result_ttl,
+    )
+    assert PushQueue.dequeue_any(queues, None, redis_client, serializer=JSONSerializer) is None
+    assert redis_client.llen(queues[1].key) == 0
