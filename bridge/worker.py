@@ -87,6 +87,14 @@ class PushQueue(Queue):
         )
 
 
+def _records() -> WorkerRecords | None:
+    """The push runtime's record store, when this process has one."""
+    try:
+        return delivery.runtime().records
+    except RuntimeError:
+        return None
+
+
 def lean(job: Job) -> bool:
     """A push job whose result is not kept: RQ's bookkeeping for it can be cut to what the
     dashboard, the registries and the sweeper read (push jobs have no dependents, repeats,
@@ -137,9 +145,12 @@ class Worker(SimpleWorker):
         super().set_state(state, pipeline)
 
     def prepare_execution(self, job: Job) -> Execution:
-        """RQ's execution record and the job's `started` status, in one round trip."""
+        """RQ's execution record, the job's `started` status and the claim of its record
+        (`bridge.delivery.push.started`), in one round trip."""
         if not lean(job):
             return super().prepare_execution(job)
+        records = _records()
+        key = job.args[0] if job.args and isinstance(job.args[0], str) else None
         with self.connection.pipeline(transaction=False) as pipeline:
             execution = Execution.create(
                 job, self.get_heartbeat_ttl(job), pipeline=pipeline, worker_name=self.name
@@ -147,7 +158,16 @@ class Worker(SimpleWorker):
             self.executions[execution.id] = execution
             self.set_state(WorkerStatus.BUSY, pipeline=pipeline)
             job.prepare_for_execution(self.name, pipeline=pipeline)
-            pipeline.execute()
+            if records is None or key is None:
+                pipeline.execute()
+                return execution
+            records.claim_in(pipeline, key, job.id)
+            *replies, claimed = pipeline.execute(raise_on_error=False)
+        for reply in replies:
+            if isinstance(reply, Exception):
+                raise reply
+        if not isinstance(claimed, Exception):  # NOSCRIPT at first: push() claims itself
+            delivery.started(job.id, key, records.claimed(key, claimed))
         return execution
 
     def prepare_job_execution(self, job: Job, remove_from_intermediate_queue: bool = False) -> None:

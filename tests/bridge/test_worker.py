@@ -21,7 +21,7 @@ from rq.worker import BaseWorker, SimpleWorker
 from bridge import defaults
 from bridge.config import Settings, parse_config
 from bridge.delivery import jobs
-from bridge.delivery.records import record_key
+from bridge.delivery.records import Record, WorkerRecords, record_key
 from bridge.emulators.kanal import BackgroundEmulator, EmulatorStore
 from bridge.scheduler import PacedScheduler
 from bridge.worker import PushJobLines, PushQueue, Worker, run_worker
@@ -257,3 +257,26 @@ def test_the_push_queue_dequeues_a_job_with_its_hash_in_queue_order(
     )
     assert PushQueue.dequeue_any(queues, None, redis_client, serializer=JSONSerializer) is None
     assert redis_client.llen(queues[1].key) == 0
+
+
+def test_the_worker_claims_a_pushs_record_in_the_round_trip_that_starts_its_job(
+    redis_url: str, redis_client: redis.Redis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    kanal = pushes.install(redis_client)
+    pushes.accept(redis_url, [pushes.order(external_id="0")], settle=0)
+    pushes.drain(redis_client)  # the first push claims on its own, loading CLAIM into Redis
+    claimed: list[str] = []
+    claim = WorkerRecords.claim
+
+    def counted(self: WorkerRecords, key: str, job_id: str) -> Record | None:
+        claimed.append(key)
+        return claim(self, key, job_id)
+
+    monkeypatch.setattr(WorkerRecords, "claim", counted)
+    pushes.accept(redis_url, [pushes.order(external_id=str(n)) for n in (1, 2)], settle=0)
+    pushes.drain(redis_client)
+
+    assert len(kanal.requests) == 3
+    assert claimed == []
+    for n in range(3):
+        assert redis_client.hget(record_key(7, "orders", str(n)), "status") == b"delivered"
