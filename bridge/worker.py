@@ -109,9 +109,10 @@ class Worker(SimpleWorker):
 
     RQ's per-job bookkeeping is trimmed for push jobs (`lean`): the heart beats and
     `rq suspend` is checked once every WORKER_HEARTBEAT_INTERVAL rather than several times
-    per job; a job's start (execution, started registry, job status) is one pipeline, and
-    its success (execution cleaned up, job deleted, worker idle) another. Other jobs and
-    failed pushes take RQ's own path, so the failed registry works as before."""
+    per job; a job's start (execution, started registry, job status, the claim of its
+    record) is one pipeline, and its success (execution cleaned up, job deleted, worker idle)
+    another. Other jobs and failed pushes take RQ's own path, so the failed registry works as
+    before. With `PushQueue` (run_worker) a waiting job is dequeued in one round trip."""
 
     periodic: Periodic | None = None
     log_result_lifespan = False  # RQ's "result discarded immediately" line after each job
