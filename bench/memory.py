@@ -37,6 +37,11 @@ from bridge.delivery.records import Namespace, RecordStore
 
 STORE = StoreSpec("memory-shop", 400, 1_000_000_000)
 
+# What a delivered record itself keeps: the record, its delivery id, its version memory.
+RECORD_KINDS = ("kb:rec", "kb:seen", "kb:ver")
+# RQ's keys that grow with the jobs run (not the per-process worker and queue keys).
+RQ_JOB_KINDS = ("rq:job", "rq:results", "rq:finished", "rq:execution", "rq:executions", "rq:wip")
+
 
 def kind(key: str) -> str:
     """What a key is, for grouping: kb:rec, kb:seen, rq:job, rq:results, ..."""
@@ -104,6 +109,18 @@ def redis_bytes(directory: Any, count: int) -> dict[str, Any]:
         "records": count,
         "pending": {"used_memory_per_record": round(pending_total / count), "keys": pending},
         "delivered": {"used_memory_per_record": round(delivered_total / count), "keys": delivered},
+        "finished_push": kept_per_push(delivered, delivered_total, count),
+    }
+
+
+def kept_per_push(keys: dict[str, dict[str, float]], growth: int, count: int) -> dict[str, int]:
+    """Bytes a finished push keeps beyond the delivered record: RQ's keys of its job (hash,
+    result stream, registries), and used_memory growth less the record's own keys."""
+    rq = sum(v["bytes"] for k, v in keys.items() if k in RQ_JOB_KINDS)
+    own = sum(v["bytes"] for k, v in keys.items() if k in RECORD_KINDS)
+    return {
+        "rq_job_keys_bytes": round(rq / count),
+        "beyond_record_bytes": round((growth - own) / count),
     }
 
 
@@ -159,8 +176,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     redis_data = data["redis"]
     log(
         f"pending: {redis_data['pending']['used_memory_per_record']} B/record; delivered: "
-        f"{redis_data['delivered']['used_memory_per_record']} B/record; web RSS "
-        f"{data['web_rss']}"
+        f"{redis_data['delivered']['used_memory_per_record']} B/record; kept per finished push "
+        f"beyond the record: {redis_data['finished_push']}; web RSS {data['web_rss']}"
     )
     log(f"raw results: {save('memory', data)}")
     return data

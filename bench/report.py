@@ -184,14 +184,17 @@ def memory_md(data: dict[str, Any]) -> str:
             cells.append(f"{k['keys']} x {k['mean_bytes']} B, ttl {k['ttl_s']} s" if k else "-")
         rows.append(cells)
     web = data["web_rss"]
+    kept = redis_data.get("finished_push", {})
     return "\n".join(
         [
             _machine(data),
             "",
             f"{redis_data['records']} records; used_memory growth per record: pending "
             f"**{redis_data['pending']['used_memory_per_record']} B**, after delivery "
-            f"**{redis_data['delivered']['used_memory_per_record']} B** (RQ's finished jobs and "
-            "results included, until their 600 s TTL).",
+            f"**{redis_data['delivered']['used_memory_per_record']} B** (with what RQ keeps of "
+            "finished jobs, if anything). Kept per finished push beyond the delivered record: "
+            f"RQ's job keys {kept.get('rq_job_keys_bytes', '?')} B, used_memory growth less the "
+            f"record's own keys {kept.get('beyond_record_bytes', '?')} B.",
             "",
             _table(["key kind", "pending", "delivered"], rows),
             "",

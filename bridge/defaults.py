@@ -80,9 +80,13 @@ KANAL_TIMEOUT_MAX = 25.0
 # An RQ job is killed after this long; a push never takes more than KANAL_TIMEOUT_MAX + a bit.
 JOB_TIMEOUT = 30
 
-# Finished jobs stay visible in the dashboard this long; failed ones until retried or expired.
-RESULT_TTL = 600
+# A finished push job is deleted at once, with no result kept (RQ's result_ttl=0): the record
+# says what Kanal holds, and the job hash and result stream cost about 6 KB for each push.
+# Failed pushes stay in the failed registry, with their error, until retried or expired.
+RESULT_TTL = 0
 FAILURE_TTL = 30 * 24 * 3600
+# Finished periodic platform jobs (the watchdog's checks) stay visible in the dashboard this long.
+PLATFORM_RESULT_TTL = 600
 
 # Shopify retries a delivery for 4 hours: a delivery id is remembered a little longer.
 DELIVERY_ID_TTL = 5 * 3600
@@ -124,6 +128,11 @@ WORKER_MAINTENANCE_INTERVAL = 30
 # An idle RQ worker blocks on the queue for its TTL less 15 s before it looks at maintenance
 # again; RQ's default TTL (420 s) would delay the above by up to 7 minutes.
 WORKER_TTL = 45
+
+# RQ beats a worker's heart (3 commands) four times per job and checks `rq suspend` before
+# each; once this often is enough: the worker's key lives WORKER_TTL + 60 s, and a suspension
+# is noticed within this many seconds.
+WORKER_HEARTBEAT_INTERVAL = 5.0
 
 # Redis key prefix for everything the bridge stores itself (RQ keeps its own `rq:` keys).
 KEY_PREFIX = "kb"

@@ -20,11 +20,15 @@ import time
 from typing import Any
 
 import redis
+from redis.commands.core import Script
 from rq import Queue
 from rq.job import Job
 from rq.scheduler import RQScheduler
+from rq.utils import now as rq_now
+from rq.utils import utcformat
 
 from bridge import defaults
+from bridge.delivery import jobs, scripts
 from bridge.delivery import push as delivery
 from bridge.delivery.bulk import BulkLane
 from bridge.delivery.sweeper import sweep
@@ -44,14 +48,26 @@ class PacedScheduler(RQScheduler):
         self.tick = defaults.SCHEDULER_INTERVAL
         self._bulk: BulkLane | None = None
         self.periodic = periodic
+        self._enqueue_due: Script = self.connection.register_script(scripts.ENQUEUE_DUE)
 
     def enqueue_scheduled_jobs(self) -> None:
-        """Enqueue every job whose scheduled time has come."""
+        """Enqueue every job whose scheduled time has come (push jobs with ENQUEUE_DUE, the
+        platform queue's through RQ's `enqueue_job`)."""
         self._status = self.Status.WORKING
         if not self._scheduled_job_registries and self._acquired_locks:
             self.prepare_registries()
         for registry in self._scheduled_job_registries:
-            raw = self.connection.zrangebyscore(registry.key, 0, time.time(), start=0, num=1000)
+            now = time.time()
+            if registry.name == defaults.QUEUE_NAME:
+                # Push jobs (no dependencies, no rate limits) move in one script, looked for
+                # first with a plain read: most ticks find nothing due.
+                if self.connection.zrangebyscore(registry.key, 0, now, start=0, num=1):
+                    self._enqueue_due(
+                        keys=[registry.key, jobs.QUEUE_KEY, jobs.QUEUES_SET_KEY],
+                        args=[repr(now), 1000, Job.redis_job_namespace_prefix, utcformat(rq_now())],
+                    )
+                continue
+            raw = self.connection.zrangebyscore(registry.key, 0, now, start=0, num=1000)
             if not raw:
                 continue
             job_ids = [job_id.decode() if isinstance(job_id, bytes) else job_id for job_id in raw]

@@ -3,14 +3,25 @@
 from __future__ import annotations
 
 import logging
+import time
+from collections.abc import Iterable
+from typing import Any
 
+from redis import Redis
+from redis.client import Pipeline
+from rq.executions import Execution
+from rq.job import Job
+from rq.queue import Queue
+from rq.registry import StartedJobRegistry
+from rq.results import Result
 from rq.serializers import JSONSerializer
-from rq.worker import SimpleWorker
+from rq.utils import as_text, now
+from rq.worker import SimpleWorker, WorkerStatus
 
 from bridge import defaults, metrics
 from bridge.config import BridgeConfig, Settings
 from bridge.connection import sync_redis
-from bridge.delivery import jobs
+from bridge.delivery import jobs, scripts
 from bridge.delivery import push as delivery
 from bridge.delivery.kanal import KanalClient
 from bridge.delivery.limiter import Limiter
@@ -23,12 +34,162 @@ from bridge.scheduler import PacedScheduler
 log = logging.getLogger("bridge.worker")
 
 
+class PushQueue(Queue):
+    """RQ's queue, dequeuing in one round trip while jobs wait (POP_JOB pops a job and returns
+    its hash; RQ pops, then reads the hash). When every queue is empty it blocks as RQ does,
+    and a worker of a single queue keeps RQ's own dequeue (LMOVE to an intermediate queue)."""
+
+    @classmethod
+    def dequeue_any(
+        cls,
+        queues: Iterable[Queue],
+        timeout: int | None,
+        connection: Redis,
+        job_class: type[Job] | None = None,
+        serializer: Any = None,
+        death_penalty_class: Any = None,
+    ) -> tuple[Job, Queue] | None:
+        """The first job of the first non-empty queue, or RQ's blocking wait for one."""
+        queues = list(queues)
+        if len(queues) > 1:
+            pop = connection.register_script(scripts.POP_JOB)
+            popped = pop(keys=[q.key for q in queues], args=[Job.redis_job_namespace_prefix])
+            if popped:
+                queue_key, job_id, raw = (as_text(popped[0]), as_text(popped[1]), popped[2])
+                job_cls = job_class or cls.job_class
+                queue = cls.from_queue_key(
+                    queue_key,
+                    connection=connection,
+                    job_class=job_cls,
+                    serializer=serializer,
+                    death_penalty_class=death_penalty_class,
+                )
+                job = job_cls(job_id, connection=connection, serializer=serializer)
+                job.restore(dict(zip(raw[::2], raw[1::2], strict=True)))
+                return job, queue
+        return super().dequeue_any(
+            queues, timeout, connection, job_class, serializer, death_penalty_class
+        )
+
+
+def _records() -> WorkerRecords | None:
+    """The push runtime's record store, when this process has one."""
+    try:
+        return delivery.runtime().records
+    except RuntimeError:
+        return None
+
+
+def lean(job: Job) -> bool:
+    """A push job whose result is not kept: RQ's bookkeeping for it can be cut to what the
+    dashboard, the registries and the sweeper read (push jobs have no dependents, repeats,
+    groups nor rate limits)."""
+    return job.func_name == jobs.PUSH_FUNCTION and job.result_ttl == 0
+
+
 class Worker(SimpleWorker):
     """Runs pushes in-process (no fork per job: the Kanal connection pool stays warm) and
     starts the paced scheduler instead of RQ's whole-second one, with the periodic platform
-    tasks of `periodic` (None: none)."""
+    tasks of `periodic` (None: none).
+
+    RQ's per-job bookkeeping is trimmed for push jobs (`lean`): the heart beats and
+    `rq suspend` is checked once every WORKER_HEARTBEAT_INTERVAL rather than several times
+    per job; a job's start (execution, started registry, job status, the claim of its
+    record) is one pipeline, and its success (execution cleaned up, job deleted, worker idle)
+    another. Other jobs and failed pushes take RQ's own path, so the failed registry works as
+    before. With `PushQueue` (run_worker) a waiting job is dequeued in one round trip."""
 
     periodic: Periodic | None = None
+    log_result_lifespan = False  # RQ's "result discarded immediately" line after each job
+    _beat_at = -1e9  # time.monotonic() of the last heartbeat sent
+    _beat_until = -1e9  # ... and until when it keeps the worker's key alive
+    _suspension_checked_at = -1e9
+
+    def heartbeat(self, timeout: int | None = None, pipeline: Pipeline | None = None) -> None:
+        """Beat at most once per WORKER_HEARTBEAT_INTERVAL, unless the key would expire
+        sooner than `timeout` asks."""
+        wanted = timeout or self.worker_ttl + 60
+        at = time.monotonic()
+        interval = defaults.WORKER_HEARTBEAT_INTERVAL
+        if at - self._beat_at < interval and self._beat_until - at >= wanted - interval:
+            return
+        self._beat_at, self._beat_until = at, at + wanted
+        super().heartbeat(timeout, pipeline)
+
+    def check_for_suspension(self, burst: bool) -> None:
+        """RQ's check, at most once per WORKER_HEARTBEAT_INTERVAL."""
+        at = time.monotonic()
+        if at - self._suspension_checked_at < defaults.WORKER_HEARTBEAT_INTERVAL:
+            return
+        self._suspension_checked_at = at
+        super().check_for_suspension(burst)
+
+    def set_state(self, state: str, pipeline: Pipeline | None = None) -> None:
+        """RQ sets `idle` twice between two jobs: write a state only when it changes."""
+        if pipeline is None and state == self.get_state():
+            return
+        super().set_state(state, pipeline)
+
+    def prepare_execution(self, job: Job) -> Execution:
+        """RQ's execution record, the job's `started` status and the claim of its record
+        (`bridge.delivery.push.started`), in one round trip."""
+        if not lean(job):
+            return super().prepare_execution(job)
+        records = _records()
+        key = job.args[0] if job.args and isinstance(job.args[0], str) else None
+        with self.connection.pipeline(transaction=False) as pipeline:
+            execution = Execution.create(
+                job, self.get_heartbeat_ttl(job), pipeline=pipeline, worker_name=self.name
+            )
+            self.executions[execution.id] = execution
+            self.set_state(WorkerStatus.BUSY, pipeline=pipeline)
+            job.prepare_for_execution(self.name, pipeline=pipeline)
+            if records is None or key is None:
+                pipeline.execute()
+                return execution
+            records.claim_in(pipeline, key, job.id)
+            *replies, claimed = pipeline.execute(raise_on_error=False)
+        for reply in replies:
+            if isinstance(reply, Exception):
+                raise reply
+        if not isinstance(claimed, Exception):  # NOSCRIPT at first: push() claims itself
+            delivery.started(job.id, key, records.claimed(key, claimed))
+        return execution
+
+    def prepare_job_execution(self, job: Job, remove_from_intermediate_queue: bool = False) -> None:
+        """Nothing left to do for a push job (see `prepare_execution`)."""
+        if not lean(job) or remove_from_intermediate_queue:
+            super().prepare_job_execution(job, remove_from_intermediate_queue)
+
+    def handle_execution_ended(self, job: Job, queue: Queue, heartbeat_ttl: int) -> None:
+        """A push job that succeeded is deleted next: no last heartbeat for it."""
+        if not lean(job) or job.get_status(refresh=False) == "failed":
+            super().handle_execution_ended(job, queue, heartbeat_ttl)
+        else:
+            job.ended_at = now()
+
+    def handle_job_success(
+        self,
+        job: Job,
+        queue: Queue,
+        started_job_registry: StartedJobRegistry,
+        execution: Execution,
+    ) -> None:
+        """A push job succeeded: count it, drop its execution and the job itself (what
+        `result_ttl=0` does, without RQ's reads for dependents, registries and executions
+        a push job never has), and go idle, in one round trip."""
+        if not lean(job):
+            super().handle_job_success(job, queue, started_job_registry, execution)
+            return
+        assert job.started_at is not None and job.ended_at is not None
+        with self.connection.pipeline(transaction=False) as pipeline:
+            self.increment_successful_job_count(pipeline=pipeline)
+            self.increment_total_working_time(job.ended_at - job.started_at, pipeline)
+            self.cleanup_execution(job, pipeline=pipeline, execution=execution)
+            keys = (job.key, job.dependents_key, job.dependencies_key, Result.get_key(job.id))
+            pipeline.delete(*keys)
+            self.set_state(WorkerStatus.IDLE, pipeline=pipeline)
+            pipeline.execute()
 
     def _start_scheduler(
         self,
@@ -83,9 +244,11 @@ def run_worker(settings: Settings, config: BridgeConfig, burst: bool = False) ->
         )
     )
     platform_tasks.install(platform_tasks.Context(config, connection))
+    queues = [jobs.queue(connection), platform_tasks.queue(connection)]
     worker = Worker(
-        [jobs.queue(connection), platform_tasks.queue(connection)],
+        [PushQueue(q.name, connection=connection, serializer=q.serializer) for q in queues],
         connection=connection,
+        queue_class=PushQueue,
         serializer=JSONSerializer,
         maintenance_interval=defaults.WORKER_MAINTENANCE_INTERVAL,
         worker_ttl=defaults.WORKER_TTL,

@@ -24,6 +24,7 @@ from bridge.delivery import push as delivery
 from bridge.delivery.kanal import KanalClient
 from bridge.delivery.limiter import Limiter
 from bridge.delivery.records import RecordStore, WorkerRecords, namespaces
+from bridge.worker import Worker
 from mappers import Action, Upsert
 
 KANAL_KEY = "k0k1k2k3k4k5k6k7k8k9kakb"
@@ -128,8 +129,9 @@ def accept(
     return asyncio.run(run())
 
 
-def drain(client: redis.Redis, rounds: int = 20) -> None:
-    """Run every job, scheduled ones whatever their time, until none is left."""
+def drain(client: redis.Redis, rounds: int = 20, worker: type[SimpleWorker] = Worker) -> None:
+    """Run every job, scheduled ones whatever their time, until none is left, with the
+    bridge's worker (its lean path for push jobs) unless told otherwise."""
     queue = jobs.queue(client)
     for _ in range(rounds):
         due = [job_id.decode() for job_id in client.zrange(jobs.SCHEDULED_KEY, 0, -1)]
@@ -138,7 +140,7 @@ def drain(client: redis.Redis, rounds: int = 20) -> None:
         for job_id in due:
             client.zrem(jobs.SCHEDULED_KEY, job_id)
             queue.enqueue_job(queue.fetch_job(job_id))
-        SimpleWorker([queue], connection=client, serializer=JSONSerializer).work(
+        worker([queue], connection=client, serializer=JSONSerializer).work(
             burst=True, logging_level="WARNING"
         )
 

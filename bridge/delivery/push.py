@@ -69,6 +69,25 @@ def runtime() -> Runtime:
     return _runtime
 
 
+# The record claimed for a job as the worker started it, in the same round trip
+# (bridge/worker.py): (job id, record key, record or None). One at a time: jobs run one by one.
+_started: tuple[str, str, Record | None] | None = None
+
+
+def started(job_id: str, key: str, record: Record | None) -> None:
+    """The worker claimed `key` for `job_id` as it started the job: push() takes it from here."""
+    global _started
+    _started = (job_id, key, record)
+
+
+def _claim(rt: Runtime, key: str, job_id: str) -> Record | None:
+    global _started
+    found, _started = _started, None
+    if found is not None and found[:2] == (job_id, key):
+        return found[2]
+    return rt.records.claim(key, job_id)
+
+
 def _loads(data: bytes) -> Any:
     return json.loads(data, parse_float=Decimal)
 
@@ -118,7 +137,7 @@ def push(key: str, slot: float | None = None) -> str:
     rt = runtime()
     job = get_current_job()
     job_id = job.id if job else "direct"
-    record = rt.records.claim(key, job_id) or _claim_moved(rt, key, job_id)
+    record = _claim(rt, key, job_id) or _claim_moved(rt, key, job_id)
     if record is None:
         return "superseded"
     store = rt.config.stores.get(record.store)

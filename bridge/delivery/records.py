@@ -363,7 +363,16 @@ class WorkerRecords:
 
     def claim(self, key: str, job_id: str) -> Record | None:
         """The record if this job owns its push, else None (superseded, or nothing to do)."""
-        raw = self._claim(keys=[key], args=[job_id])
+        return self.claimed(key, self._claim(keys=[key], args=[job_id]))
+
+    def claim_in(self, pipeline: redis.client.Pipeline, key: str, job_id: str) -> None:
+        """Queue the claim on `pipeline` (its reply goes to `claimed`); fails with NOSCRIPT
+        until CLAIM was loaded by a `claim`."""
+        pipeline.evalsha(self._claim.sha, 1, key, job_id)
+
+    @staticmethod
+    def claimed(key: str, raw: Any) -> Record | None:
+        """The record from CLAIM's reply, or None."""
         if not raw:
             return None
         pairs = dict(zip(raw[::2], raw[1::2], strict=True))

@@ -251,12 +251,25 @@ return 'scheduled'
 # none is named, e.g. `failed retry`) may push; a superseded job does nothing.
 # KEYS: record;  ARGV: job id
 CLAIM = """
-local job = redis.call('HGET', KEYS[1], 'job')
+local raw = redis.call('HGETALL', KEYS[1])
+local at = {}
+for i = 1, #raw, 2 do at[raw[i]] = i + 1 end
+local job = at.job and raw[at.job]
 if not job then return nil end
 if job ~= '' and job ~= ARGV[1] then return nil end
-if job == '' and redis.call('HGET', KEYS[1], 'status') == 'delivered' then return nil end
-redis.call('HSET', KEYS[1], 'job', ARGV[1], 'status', 'pending')
-return redis.call('HGETALL', KEYS[1])
+local status = at.status and raw[at.status]
+if job == '' and status == 'delivered' then return nil end
+if job ~= ARGV[1] or status ~= 'pending' then
+  redis.call('HSET', KEYS[1], 'job', ARGV[1], 'status', 'pending')
+  raw[at.job] = ARGV[1]
+  if at.status then
+    raw[at.status] = 'pending'
+  else
+    table.insert(raw, 'status')
+    table.insert(raw, 'pending')
+  end
+end
+return raw
 """
 
 # Hand the pending push over to a new job, scheduled at `due` (pacing slot, backoff, hold).
@@ -299,40 +312,93 @@ FINISH = (
     _RELEASE
     + _MEMORY
     + """
-local cur = redis.call('HMGET', KEYS[1], 'job', 'v', 'ovl', 'op', 'fin')
-if cur[1] ~= ARGV[1] then return {'lost', ''} end
+local raw = redis.call('HGETALL', KEYS[1])
+local h = {}
+for i = 1, #raw, 2 do h[raw[i]] = raw[i + 1] end
+if h.job ~= ARGV[1] then return {'lost', ''} end
 local released = release(KEYS[3], KEYS[1])
-redis.call('HSET', KEYS[1], 'att', 0)
-if ARGV[8] == '1' then
-  redis.call('HDEL', KEYS[1], 'unsure')
-  redis.call('HSET', KEYS[1], 'dv', ARGV[2])
-  if ARGV[3] ~= '' then redis.call('HSET', KEYS[1], 'dcore', ARGV[3]) end
-  if ARGV[4] ~= '' then redis.call('HSET', KEYS[1], 'dfull', ARGV[4]) end
+local function flat(t)
+  local out = {}
+  for k, v in pairs(t) do
+    table.insert(out, k)
+    table.insert(out, v)
+  end
+  return out
 end
-if cur[2] ~= ARGV[2] or (cur[3] or '') ~= ARGV[5] then
+local settled = {att = '0'}
+if ARGV[8] == '1' then
+  settled.dv = ARGV[2]
+  if ARGV[3] ~= '' then settled.dcore = ARGV[3] end
+  if ARGV[4] ~= '' then settled.dfull = ARGV[4] end
+end
+if h.v ~= ARGV[2] or (h.ovl or '') ~= ARGV[5] then
+  redis.call('HSET', KEYS[1], unpack(flat(settled)))
+  if ARGV[8] == '1' and h.unsure then redis.call('HDEL', KEYS[1], 'unsure') end
   return {'again', released}
 end
+for k, v in pairs(settled) do h[k] = v end
+if ARGV[8] == '1' then h.unsure = nil end
 if ARGV[5] ~= '' and ARGV[8] == '1' then
   -- Kanal holds the body with the overlay applied: no digest describes that state.
-  redis.call('HSET', KEYS[1], 'full', '', 'dfull', '')
+  h.full, h.dfull = '', ''
 end
-redis.call('HSET', KEYS[1], 'job', '', 'status', 'delivered')
-if ARGV[7] == '1' then
-  redis.call('HDEL', KEYS[1], 'nb', 'after', 'err', 'wait', 'bulk')
-else
-  redis.call('HDEL', KEYS[1], 'body', 'ovl', 'nb', 'after', 'err', 'wait', 'bulk')
-  -- A hash keeps the large encoding its body forced on it after HDEL: written afresh, what
-  -- remains takes the compact one (about 300 bytes instead of 800, for days per record).
-  local rest = redis.call('HGETALL', KEYS[1])
-  redis.call('DEL', KEYS[1])
-  redis.call('HSET', KEYS[1], unpack(rest))
-end
+h.job, h.status = '', 'delivered'
+h.nb, h.after, h.err, h.wait, h.bulk = nil, nil, nil, nil, nil
+if ARGV[7] ~= '1' then h.body, h.ovl = nil, nil end
+-- Written afresh rather than with HDEL: a hash keeps the large encoding its body forced on
+-- it, and without the body what remains takes the compact one (about 300 bytes instead of
+-- 800, for days per record).
+redis.call('DEL', KEYS[1])
+redis.call('HSET', KEYS[1], unpack(flat(h)))
 redis.call('ZREM', KEYS[2], KEYS[1])
 redis.call('EXPIRE', KEYS[1], ARGV[6])
-remember(KEYS[4], ARGV[9], tonumber(cur[2]), (tonumber(cur[5]) or 0) > 0, ARGV[10])
+remember(KEYS[4], ARGV[9], tonumber(h.v), (tonumber(h.fin) or 0) > 0, ARGV[10])
 return {'done', released}
 """
 )
+
+# Move the push jobs that are due from the scheduled registry onto the queue, as RQ's
+# `Queue.enqueue_job` would (status queued, enqueued_at, pushed at the tail), without
+# reading and rewriting each whole job hash. Run by the one scheduler holding the queue's lock.
+# Invariant: a due id leaves the registry in the same step as its job joins the queue; an id
+# whose job hash is gone is dropped, never queued.
+# KEYS: scheduled registry, queue, RQ queue set;  ARGV: now, most ids, job key prefix, now (ISO)
+# Returns how many jobs were queued.
+ENQUEUE_DUE = """
+local due = redis.call('ZRANGEBYSCORE', KEYS[1], 0, ARGV[1], 'LIMIT', 0, tonumber(ARGV[2]))
+if #due == 0 then return 0 end
+local ready = {}
+for _, id in ipairs(due) do
+  local key = ARGV[3] .. id
+  if redis.call('EXISTS', key) == 1 then
+    redis.call('HSET', key, 'status', 'queued', 'enqueued_at', ARGV[4])
+    table.insert(ready, id)
+  end
+end
+redis.call('ZREM', KEYS[1], unpack(due))
+if #ready > 0 then
+  redis.call('RPUSH', KEYS[2], unpack(ready))
+  redis.call('SADD', KEYS[3], KEYS[2])
+end
+return #ready
+"""
+
+# Pop the first job of the first non-empty queue and return its hash with it, for the worker's
+# dequeue (bridge/worker.py): RQ pops with BLPOP, then reads the job hash, two round trips.
+# Invariant: as RQ's dequeue: queues in order, a popped id whose job hash is gone is skipped.
+# KEYS: queues, in order;  ARGV: job key prefix
+# Returns {queue key, job id, job hash as field/value pairs}, or nil when every queue is empty.
+POP_JOB = """
+for _, queue in ipairs(KEYS) do
+  local id = redis.call('LPOP', queue)
+  while id do
+    local job = redis.call('HGETALL', ARGV[1] .. id)
+    if #job > 0 then return {queue, id, job} end
+    id = redis.call('LPOP', queue)
+  end
+end
+return nil
+"""
 
 # Set aside a record whose push failed permanently: it keeps its body for `failed retry`,
 # leaves the pending index, and a later webhook for it starts a fresh job.

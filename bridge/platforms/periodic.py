@@ -183,8 +183,8 @@ class Periodic:
                     args=(ident,),
                     job_id=job_id,
                     timeout=defaults.PLATFORM_JOB_TIMEOUT,
-                    result_ttl=defaults.RESULT_TTL,
-                    failure_ttl=defaults.RESULT_TTL,
+                    result_ttl=defaults.PLATFORM_RESULT_TTL,
+                    failure_ttl=defaults.PLATFORM_RESULT_TTL,
                     description=ident,
                     pipeline=pipe,
                 )

@@ -10,8 +10,10 @@ import os
 import signal
 from typing import Any
 
+import httpx
 import pytest
 import redis
+from rq.registry import FailedJobRegistry, FinishedJobRegistry, StartedJobRegistry
 from rq.scheduler import RQScheduler
 from rq.serializers import JSONSerializer
 from rq.worker import BaseWorker, SimpleWorker
@@ -19,10 +21,10 @@ from rq.worker import BaseWorker, SimpleWorker
 from bridge import defaults
 from bridge.config import Settings, parse_config
 from bridge.delivery import jobs
-from bridge.delivery.records import record_key
+from bridge.delivery.records import Record, WorkerRecords, record_key
 from bridge.emulators.kanal import BackgroundEmulator, EmulatorStore
 from bridge.scheduler import PacedScheduler
-from bridge.worker import Worker, rq_log_level, run_worker
+from bridge.worker import PushQueue, Worker, rq_log_level, run_worker
 from tests import pushes
 from tests.rq_runs import WorkerRun
 
@@ -157,3 +159,127 @@ def test_rq_worker_still_starts_the_scheduler_the_way_the_worker_overrides() -> 
     assert "acquire_locks(auto_start=True)" in maintenance, (
         "RQ's maintenance no longer restarts a dead scheduler: bridge/worker.py relies on it"
     )
+
+
+def test_a_delivered_push_leaves_no_job_result_nor_execution_behind(
+    redis_url: str, redis_client: redis.Redis
+) -> None:
+    """result_ttl=0: the record says what happened; RQ keeps nothing of a finished push."""
+    kanal = pushes.install(redis_client)
+    pushes.accept(redis_url, [pushes.order(external_id=str(n)) for n in range(3)], settle=0)
+    pushes.drain(redis_client)
+
+    assert len(kanal.requests) == 3
+    assert redis_client.zcard(jobs.SCHEDULED_KEY) == 0
+    queue = jobs.queue(redis_client)
+    assert FinishedJobRegistry(queue=queue).count == 0
+    assert StartedJobRegistry(queue=queue).count == 0
+    left = {key.decode().split(":")[1] for key in redis_client.scan_iter("rq:*")}
+    assert not left & {"job", "results", "execution", "executions"}, left
+
+
+def test_a_failed_push_still_lands_in_failed_with_its_error_and_can_be_requeued(
+    redis_url: str, redis_client: redis.Redis
+) -> None:
+    kanal = pushes.install(redis_client)
+    kanal.answers.append(httpx.Response(422, json={"message": "bad", "errors": {"x": ["no"]}}))
+    pushes.accept(redis_url, [pushes.order()], settle=0)
+    pushes.drain(redis_client)
+
+    failed = FailedJobRegistry(queue=jobs.queue(redis_client))
+    [job_id] = failed.get_job_ids()
+    result = jobs.queue(redis_client).fetch_job(job_id).latest_result()
+    assert result is not None and "422" in (result.exc_string or "")
+    assert StartedJobRegistry(queue=jobs.queue(redis_client)).count == 0
+
+    failed.requeue(job_id)
+    pushes.drain(redis_client)
+    assert len(kanal.requests) == 2
+    assert redis_client.hget(record_key(7, "orders", "1001"), "status") == b"delivered"
+    assert failed.count == 0
+    assert not redis_client.exists(f"rq:job:{job_id}")
+
+
+def test_the_heart_beats_once_per_interval_unless_the_key_would_expire_sooner(
+    redis_client: redis.Redis,
+) -> None:
+    worker = Worker([jobs.queue(redis_client)], connection=redis_client, worker_ttl=45)
+    worker.register_birth()
+    worker.heartbeat()
+    assert 100 <= redis_client.ttl(worker.key) <= 105
+    redis_client.expire(worker.key, 1000)
+    worker.heartbeat()  # within the interval, the key lives long enough: nothing sent
+    assert redis_client.ttl(worker.key) > 105
+    worker.heartbeat(timeout=2000)  # a longer life asked for (a longer job): sent
+    assert redis_client.ttl(worker.key) > 1000
+    worker.register_death()
+
+
+def test_rq_worker_still_has_the_methods_the_lean_path_overrides() -> None:
+    """bridge/worker.py overrides these RQ methods for push jobs; RQ must still call them so."""
+    expected = {
+        "heartbeat": ["self", "timeout", "pipeline"],
+        "check_for_suspension": ["self", "burst"],
+        "set_state": ["self", "state", "pipeline"],
+        "prepare_execution": ["self", "job"],
+        "prepare_job_execution": ["self", "job", "remove_from_intermediate_queue"],
+        "handle_execution_ended": ["self", "job", "queue", "heartbeat_ttl"],
+        "handle_job_success": ["self", "job", "queue", "started_job_registry", "execution"],
+    }
+    for name, parameters in expected.items():
+        found = list(inspect.signature(getattr(BaseWorker, name)).parameters)
+        assert found == parameters, f"RQ's BaseWorker.{name} changed: update bridge/worker.py"
+    assert "self.prepare_execution(job)" in inspect.getsource(SimpleWorker.execute_job)
+    assert "self.prepare_job_execution(" in inspect.getsource(BaseWorker.perform_job)
+    success = inspect.getsource(BaseWorker._finalize_success)
+    assert "self.handle_execution_ended(" in success and "self.handle_job_success(" in success
+
+
+def test_the_push_queue_dequeues_a_job_with_its_hash_in_queue_order(
+    redis_url: str, redis_client: redis.Redis
+) -> None:
+    pushes.accept(redis_url, [pushes.order()], settle=0)
+    job_id = redis_client.hget(record_key(7, "orders", "1001"), "job").decode()
+    redis_client.zrem(jobs.SCHEDULED_KEY, job_id)
+    queues = [
+        PushQueue(name, connection=redis_client, serializer=JSONSerializer)
+        for name in (defaults.QUEUE_NAME, defaults.PLATFORM_QUEUE_NAME)
+    ]
+    redis_client.rpush(queues[1].key, "platform-job-gone")  # hash gone: skipped
+    redis_client.rpush(queues[0].key, "push-job-gone", job_id)
+
+    job, queue = PushQueue.dequeue_any(queues, None, redis_client, serializer=JSONSerializer)
+
+    assert (job.id, queue.name) == (job_id, defaults.QUEUE_NAME)
+    fetched = jobs.queue(redis_client).fetch_job(job_id)
+    assert (job.func_name, job.args, job.timeout, job.result_ttl) == (
+        fetched.func_name,
+        fetched.args,
+        fetched.timeout,
+        fetched.result_ttl,
+    )
+    assert PushQueue.dequeue_any(queues, None, redis_client, serializer=JSONSerializer) is None
+    assert redis_client.llen(queues[1].key) == 0
+
+
+def test_the_worker_claims_a_pushs_record_in_the_round_trip_that_starts_its_job(
+    redis_url: str, redis_client: redis.Redis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    kanal = pushes.install(redis_client)
+    pushes.accept(redis_url, [pushes.order(external_id="0")], settle=0)
+    pushes.drain(redis_client)  # the first push claims on its own, loading CLAIM into Redis
+    claimed: list[str] = []
+    claim = WorkerRecords.claim
+
+    def counted(self: WorkerRecords, key: str, job_id: str) -> Record | None:
+        claimed.append(key)
+        return claim(self, key, job_id)
+
+    monkeypatch.setattr(WorkerRecords, "claim", counted)
+    pushes.accept(redis_url, [pushes.order(external_id=str(n)) for n in (1, 2)], settle=0)
+    pushes.drain(redis_client)
+
+    assert len(kanal.requests) == 3
+    assert claimed == []
+    for n in range(3):
+        assert redis_client.hget(record_key(7, "orders", str(n)), "status") == b"delivered"
