@@ -84,6 +84,9 @@ def sweep(client: redis.Redis, now: float | None = None) -> int:
         if state == b"started" and not _started_long_ago(started_at, now):
             continue
         if records.handoff(key, job_id, now, store=store or None) is not None:
+            # Gone with it: RQ's own cleanup would otherwise move the dead job to the failed
+            # registry as abandoned, listing a failure for a record its new job delivers.
+            client.delete(jobs.job_key(job_id))
             rescued += 1
             log.warning(
                 "rescued a push whose job was lost",

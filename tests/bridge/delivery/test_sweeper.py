@@ -6,6 +6,7 @@ import time
 
 import redis
 import redis.asyncio
+from rq.registry import FailedJobRegistry, StartedJobRegistry
 
 from bridge.delivery import jobs
 from bridge.delivery.records import PENDING_KEY, record_key
@@ -52,8 +53,15 @@ def test_a_job_started_longer_ago_than_any_push_takes_is_dead(
     redis_client.hset(
         jobs.job_key(job_id), mapping={"status": "started", "started_at": "2020-01-01T00:00:00Z"}
     )
+    started = StartedJobRegistry(queue=jobs.queue(redis_client))
+    redis_client.zadd(started.key, {f"{job_id}:execution": 1})  # its worker died long ago
     assert sweep(redis_client, now=time.time() + 60) == 1
     assert owner(redis_client) != job_id
+    # RQ's maintenance finds the dead job's entry: nothing is listed as failed, since the
+    # record has a new job that will push it.
+    started.cleanup()
+    assert FailedJobRegistry(queue=jobs.queue(redis_client)).count == 0
+    assert redis_client.zcard(started.key) == 0
 
 
 def test_a_job_started_just_now_is_alive(redis_url: str, redis_client: redis.Redis) -> None:
@@ -72,8 +80,15 @@ def test_a_queued_job_a_dead_worker_popped_is_lost(
     # Enqueued, then popped (BLPOP) by a worker killed before it started the job.
     redis_client.zrem(jobs.SCHEDULED_KEY, job_id)
     redis_client.hset(jobs.job_key(job_id), "status", "queued")
+    started = StartedJobRegistry(queue=jobs.queue(redis_client))
+    redis_client.zadd(started.key, {f"{job_id}:execution": 1})  # its worker died long ago
     assert sweep(redis_client, now=time.time() + 60) == 1
     assert owner(redis_client) != job_id
+    # RQ's maintenance finds the dead job's entry: nothing is listed as failed, since the
+    # record has a new job that will push it.
+    started.cleanup()
+    assert FailedJobRegistry(queue=jobs.queue(redis_client)).count == 0
+    assert redis_client.zcard(started.key) == 0
 
 
 def test_a_queued_job_still_in_its_queue_is_alive(
