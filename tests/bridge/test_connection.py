@@ -92,3 +92,10 @@ def test_verification_against_a_private_ca() -> None:
         "/etc/ssl/private-ca.pem",
     )
     client.close()
+
+
+def test_both_clients_parse_replies_with_hiredis() -> None:
+    # hiredis is a dependency for speed: redis-py falls back to its Python parser silently.
+    for client in (sync_redis("redis://localhost:6379/0"), async_redis("redis://localhost/0")):
+        connection = client.connection_pool.make_connection()
+        assert type(connection._parser).__name__ in ("_HiredisParser", "_AsyncHiredisParser")
