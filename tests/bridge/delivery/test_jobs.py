@@ -8,7 +8,7 @@ import pytest
 import redis
 from rq.job import Job, JobStatus
 from rq.serializers import JSONSerializer
-from rq.utils import utcparse
+from rq.utils import utcformat, utcparse
 
 from bridge.delivery import jobs
 
@@ -49,3 +49,15 @@ def test_job_ids_are_fresh_hex() -> None:
     ids = {jobs.new_job_id() for _ in range(1000)}
     assert len(ids) == 1000
     assert all(len(job_id) == 32 and int(job_id, 16) >= 0 for job_id in ids)
+
+
+@pytest.mark.parametrize(
+    "moment",
+    [
+        datetime(2026, 11, 30, 15, 4, 5, 123456, UTC),
+        datetime(2026, 1, 2, 3, 4, 5, 0, UTC),
+        datetime(1999, 12, 31, 23, 59, 59, 999999, UTC),
+    ],
+)
+def test_timestamps_are_written_as_rq_writes_them(moment: datetime) -> None:
+    assert jobs.timestamp(moment) == utcformat(moment)
