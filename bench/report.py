@@ -243,6 +243,16 @@ def breakdown_md(data: dict[str, Any]) -> str:
             "each step alone, one process:",
             "",
             _table(["step", "us per webhook"], rows),
+            *(
+                [
+                    "",
+                    f"Per RecordStore.accept: {data['redis_calls_per_accept']:.2f} EVALSHA from "
+                    f"the web, {data['redis_commands_per_accept']:.1f} Redis commands in all "
+                    "(INFO commandstats, the script's own calls included).",
+                ]
+                if "redis_calls_per_accept" in data
+                else []
+            ),
         ]
     )
 
