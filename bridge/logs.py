@@ -57,11 +57,15 @@ _TRUNK = re.compile(r"(?<![\w.+-])0\d{9,13}(?![\w-])")
 # number without its country code). Masked only when they parse as a valid number, so that ids,
 # unix timestamps and amounts stay readable (`_bare`).
 _BARE = re.compile(r"(?<![\w.+-])[1-9]\d{9,14}(?![\w-]|\.\d)")
-# What every rule above needs to match, and a configured secret: text without any of it
-# comes out of the rules unchanged. "@": e-mail addresses and URL passwords; "+" and a digit:
-# international numbers; ten digits in a row: trunk and bare numbers; two digits with one
-# separator between them: national numbers; the words of _BEARER and _CREDENTIAL.
-_SCREEN = r"@|\+\d|\d{10}|\d\)?[ .-]\(?\d|bearer|basic|token|api[_-]?key|secret|passw|authorization"
+# What every rule above needs to match (with the rule's own lookbehind), and a configured
+# secret: text without any of it comes out of the rules unchanged. "@": e-mail addresses and
+# URL passwords; "+" and a digit: international numbers; ten digits: trunk and bare numbers;
+# digits, one separator and two digits: national numbers; the words of _BEARER and
+# _CREDENTIAL. Ids (a UUID, a hex request id) pass it without a rule run.
+_SCREEN = (
+    r"@|(?<![\w+])\+\d|(?<![\w.+-])(?:\d{10}|\(?\d{2,5}\)?[ .-]\(?\d\d)"
+    r"|bearer|basic|token|api[_-]?key|secret|passw|authorization"
+)
 _NOT_A_PHONE = re.compile(r"\d{4}-\d{2}-\d{2}|\d{1,3}(?:\.\d{1,3}){3}$")
 
 

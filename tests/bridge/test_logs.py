@@ -292,5 +292,11 @@ def test_a_configured_secret_gets_past_the_screen() -> None:
 
 
 def test_text_without_anything_to_mask_is_returned_as_is(mask: Masker) -> None:
-    for text in ("webhook shopify/bench-shop -> 200 accepted", "orders/create", "ingest-42"):
+    texts = (
+        "webhook shopify/bench-shop -> 200 accepted",
+        "orders/create",
+        "ingest-42",
+        "b7f4c6e2-1a2b-4c3d-9e8f-0123456789ab",  # a UUID, as Shopify's webhook ids
+    )
+    for text in texts:
         assert mask(text) is text
