@@ -19,7 +19,7 @@ from typing import Any
 
 import redis
 
-from bench import loadgen, profile
+from bench import loadgen, profile, report
 from bench.common import (
     Process,
     cpu_seconds,
@@ -39,7 +39,8 @@ from bench.stack import Bridge, StoreSpec
 STORE = StoreSpec("bench-shop", 1, 60)
 TARGETS = {
     "a_body_only": "/a",
-    "b_verify_orjson_set": "/b",
+    "b_verify_orjson_set_hiredis": "/b",
+    "b0_verify_orjson_set_no_hiredis": "/b0",
     "c_rq_receiver": "/c",
     "bridge": f"/webhooks/shopify/{STORE.key}",
 }
@@ -194,6 +195,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     }
     if web_profile is not None:
         results["profile"] = web_profile
+    for target, ratio in report.floor_ratios(runs).items():
+        log(f"bridge / {report.LABELS[target]}: {ratio:.2f} (best accepted req/s each)")
     path = save("ingest", results)
     log(f"raw results: {path}")
     return results

@@ -53,6 +53,8 @@ def clean(value: object) -> str | None:
     text = value.replace("\x00", "").strip()
     if not text:
         return None
+    if text.isascii():  # most text: no surrogate to replace
+        return text
     return text.encode("utf-8", "replace").decode("utf-8")
 
 

@@ -4,12 +4,22 @@ from __future__ import annotations
 
 import ssl
 
+import pytest
 import redis
 import redis.asyncio
+from redis.asyncio.connection import Connection as AsyncConnection
 from redis.asyncio.connection import SSLConnection as AsyncSSLConnection
+from redis.exceptions import DataError
 
 from bridge import defaults
-from bridge.connection import MAX_CONNECTIONS, SOCKET_TIMEOUT, async_redis, sync_redis
+from bridge.connection import (
+    MAX_CONNECTIONS,
+    SOCKET_TIMEOUT,
+    HiredisConnection,
+    HiredisSSLConnection,
+    async_redis,
+    sync_redis,
+)
 
 HEROKU_URL = "rediss://:p4ss@ec2-1-2-3-4.compute-1.amazonaws.com:12345/0"
 
@@ -28,7 +38,8 @@ def test_a_rediss_url_builds_a_tls_client_without_certificate_checks() -> None:
 def test_the_async_client_is_built_the_same_way() -> None:
     client = async_redis(HEROKU_URL)
     pool = client.connection_pool
-    assert pool.connection_class is AsyncSSLConnection
+    assert issubclass(pool.connection_class, AsyncSSLConnection)
+    assert pool.connection_class is HiredisSSLConnection
     kwargs = pool.connection_kwargs
     assert kwargs["ssl_cert_reqs"] is None
     assert kwargs["socket_timeout"] == SOCKET_TIMEOUT
@@ -92,3 +103,40 @@ def test_verification_against_a_private_ca() -> None:
         "/etc/ssl/private-ca.pem",
     )
     client.close()
+
+
+def test_both_clients_parse_replies_with_hiredis() -> None:
+    # hiredis is a dependency for speed: redis-py falls back to its Python parser silently.
+    for client in (sync_redis("redis://localhost:6379/0"), async_redis("redis://localhost/0")):
+        connection = client.connection_pool.make_connection()
+        assert type(connection._parser).__name__ in ("_HiredisParser", "_AsyncHiredisParser")
+
+
+def test_the_async_client_packs_commands_with_hiredis() -> None:
+    assert async_redis("redis://localhost/0").connection_pool.connection_class is HiredisConnection
+    pool = async_redis("unix:///tmp/redis.sock").connection_pool
+    assert pool.connection_class is redis.asyncio.UnixDomainSocketConnection
+
+
+COMMANDS = [
+    ("SET", "b:1", b"\x00body\r\n" * 5000),
+    ("EVALSHA", "a" * 40, 2, "kb:r:1:orders:5", "", "upsert", 1767225600.123456, 86400, -3),
+    ("CLIENT SETNAME", "kanal-bridge"),
+    (b"CONFIG GET", "maxmemory"),
+    ("SET", "phone", "+33 6 12 34 56 78 \u00e9", memoryview(b"view"), bytearray(b"array")),
+    ("INCRBYFLOAT", "k", 0.1, 1e20, 2.5e-7),
+]
+
+
+@pytest.mark.parametrize("command", COMMANDS, ids=[c[0] for c in COMMANDS])
+def test_hiredis_packs_every_command_as_redis_py_does(command: tuple[object, ...]) -> None:
+    ours = b"".join(HiredisConnection().pack_command(*command))
+    assert ours == b"".join(AsyncConnection().pack_command(*command))
+
+
+@pytest.mark.parametrize("value", [None, True, object()])
+def test_what_redis_py_refuses_hiredis_refuses_too(value: object) -> None:
+    with pytest.raises(DataError):
+        AsyncConnection().pack_command("SET", "k", value)
+    with pytest.raises(DataError):
+        HiredisConnection().pack_command("SET", "k", value)

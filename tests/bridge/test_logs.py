@@ -9,6 +9,8 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from bridge import logs
 from bridge.errors import ConfigError, KanalError
@@ -222,3 +224,79 @@ def test_a_kanal_answer_logged_by_the_worker_has_its_bare_numbers_masked(
     text = stream.getvalue()
     assert "2015550123" not in text and "33612345678" not in text
     assert "Kanal answered 422 to POST /v1/stores/7/orders" in text
+
+
+# Text made of what the masking rules look for: digits, separators, "+", "@", words.
+_PIECES = st.sampled_from(
+    [
+        *"0123456789",
+        *" .-()+@:=/_\n",
+        "0",
+        "06",
+        "+33",
+        "415",
+        "555",
+        "0132",
+        "a",
+        "x.com",
+        "Bearer ",
+        "TOKEN",
+        "api_key",
+        "Secret",
+        "passwd",
+        "https://",
+        "user:pw@",
+        "e\u0301",
+        "\u0661\u0662",
+        "2026-11-30",
+        SECRET[:6],
+        SECRET,
+        "id=",
+        "1767225600",
+    ]
+)
+
+
+@settings(max_examples=500)
+@given(st.lists(_PIECES, max_size=24).map("".join))
+def test_the_screen_never_skips_text_a_rule_would_change(text: str) -> None:
+    masker = Masker([SECRET])
+    assert masker(text) == masker.mask_all(text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        f"x {SECRET} y",
+        "redis://user:pw1234@host",
+        "Bearer abcdefgh",
+        "Authorization: abcdefgh123",
+        "api-key=abcdefgh123",
+        "passwd: hunter2hunter2",
+        "client_secret=abcdefgh12",
+        "mail jo@example.com",
+        "call +3361234 now",
+        "call (415) 555-0132 now",
+        "call 415.555.0132",
+        "call 0612345678",
+        "call 2015550123",
+    ],
+)
+def test_each_rule_gets_past_the_screen(mask: Masker, text: str) -> None:
+    assert mask.mask_all(text) != text
+    assert mask(text) == mask.mask_all(text)
+
+
+def test_a_configured_secret_gets_past_the_screen() -> None:
+    assert Masker(["plainwords"])("key plainwords here") == "key *** here"
+
+
+def test_text_without_anything_to_mask_is_returned_as_is(mask: Masker) -> None:
+    texts = (
+        "webhook shopify/bench-shop -> 200 accepted",
+        "orders/create",
+        "ingest-42",
+        "b7f4c6e2-1a2b-4c3d-9e8f-0123456789ab",  # a UUID, as Shopify's webhook ids
+    )
+    for text in texts:
+        assert mask(text) is text

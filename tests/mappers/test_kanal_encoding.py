@@ -1,6 +1,8 @@
 from decimal import Decimal
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from mappers import kanal
 
@@ -107,3 +109,9 @@ def test_currency_codes_are_upper_case(value: str, expected: str) -> None:
 @pytest.mark.parametrize("value", ["", "US", "EURO", "€", "12A", None, 840])
 def test_malformed_currencies_are_dropped(value: object) -> None:
     assert kanal.currency(value) is None
+
+
+@given(st.text())
+def test_clean_is_the_text_trimmed_without_nul_in_valid_utf8(text: str) -> None:
+    expected = text.replace("\x00", "").strip().encode("utf-8", "replace").decode("utf-8")
+    assert kanal.clean(text) == (expected or None)
