@@ -22,7 +22,7 @@ from bridge.emulators.shopify import App, BackgroundShopify
 from bridge.intake.signatures import ShopifyVerifier
 
 SECRET = "emulator-test-client-secret"
-STATIC = "shpat_emulator_test_static_token"
+STATIC = "shpat_test-static-token"  # not a real token: the format only
 
 
 class Receiver(BackgroundServer):
