@@ -48,20 +48,20 @@ def _options(url: str, timeout: float = SOCKET_TIMEOUT) -> dict[str, Any]:
 _PACKER: Any = HiredisRespSerializer() if HIREDIS_AVAILABLE else None
 
 
-class HiredisConnection(Connection):
-    """redis-py's asyncio connection, packing commands as its blocking client does."""
+class _HiredisPacking:
+    """Packs commands as redis-py's blocking client does (with hiredis)."""
 
     def pack_command(self, *args: EncodableT) -> list[bytes]:
         packed: list[bytes] = _PACKER.pack(*args)
         return packed
 
 
-class HiredisSSLConnection(SSLConnection):
+class HiredisConnection(_HiredisPacking, Connection):
+    """redis-py's asyncio connection, packing commands with hiredis."""
+
+
+class HiredisSSLConnection(_HiredisPacking, SSLConnection):
     """The same over TLS."""
-
-    def pack_command(self, *args: EncodableT) -> list[bytes]:
-        packed: list[bytes] = _PACKER.pack(*args)
-        return packed
 
 
 def async_redis(url: str, max_connections: int = MAX_CONNECTIONS) -> redis.asyncio.Redis:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 from collections.abc import Iterable
@@ -9,6 +10,7 @@ from typing import Any
 
 from redis import Redis
 from redis.client import Pipeline
+from redis.commands.core import Script
 from rq.executions import Execution
 from rq.job import Job
 from rq.queue import Queue
@@ -34,6 +36,12 @@ from bridge.scheduler import PacedScheduler
 log = logging.getLogger("bridge.worker")
 
 
+@functools.lru_cache(maxsize=8)
+def _pop_job(connection: Redis) -> Script:
+    """POP_JOB on `connection`, registered once (not once per dequeue)."""
+    return connection.register_script(scripts.POP_JOB)
+
+
 class PushQueue(Queue):
     """RQ's queue, dequeuing in one round trip while jobs wait (POP_JOB pops a job and returns
     its hash; RQ pops, then reads the hash). When every queue is empty it blocks as RQ does,
@@ -52,8 +60,9 @@ class PushQueue(Queue):
         """The first job of the first non-empty queue, or RQ's blocking wait for one."""
         queues = list(queues)
         if len(queues) > 1:
-            pop = connection.register_script(scripts.POP_JOB)
-            popped = pop(keys=[q.key for q in queues], args=[Job.redis_job_namespace_prefix])
+            popped = _pop_job(connection)(
+                keys=[q.key for q in queues], args=[Job.redis_job_namespace_prefix]
+            )
             if popped:
                 queue_key, job_id, raw = (as_text(popped[0]), as_text(popped[1]), popped[2])
                 job_cls = job_class or cls.job_class
