@@ -26,7 +26,7 @@ from bridge.connection import sync_redis
 from bridge.delivery import jobs, scripts
 from bridge.delivery import push as delivery
 from bridge.delivery.kanal import KanalClient
-from bridge.delivery.limiter import Limiter
+from bridge.delivery.limiter import Limiter, pace_key
 from bridge.delivery.records import WorkerRecords
 from bridge.ops import alerts
 from bridge.platforms import periodic as platform_tasks
@@ -103,9 +103,9 @@ class Worker(SimpleWorker):
 
     RQ's per-job bookkeeping is trimmed for push jobs (`lean`): the heart beats and
     `rq suspend` is checked once every WORKER_HEARTBEAT_INTERVAL rather than several times
-    per job; a job's start (execution, started registry, job status, the claim of its
-    record) is one pipeline, and its success (execution cleaned up, job deleted, worker idle)
-    another. Other jobs and failed pushes take RQ's own path, so the failed registry works as
+    per job; a job's start (started registry, job status, the claim of its record) is one
+    pipeline, and its success (job deleted, worker idle) goes with the record's settle.
+    Other jobs and failed pushes take RQ's own path, so the failed registry works as
     before. With `PushQueue` (run_worker) a waiting job is dequeued in one round trip."""
 
     periodic: Periodic | None = None
@@ -113,6 +113,7 @@ class Worker(SimpleWorker):
     _beat_at = -1e9  # time.monotonic() of the last heartbeat sent
     _beat_until = -1e9  # ... and until when it keeps the worker's key alive
     _suspension_checked_at = -1e9
+    _success_sent = ""  # the last push job whose success went out with its record's settle
 
     def heartbeat(self, timeout: int | None = None, pipeline: Pipeline | None = None) -> None:
         """Beat at most once per WORKER_HEARTBEAT_INTERVAL, unless the key would expire
@@ -140,29 +141,50 @@ class Worker(SimpleWorker):
         super().set_state(state, pipeline)
 
     def prepare_execution(self, job: Job) -> Execution:
-        """RQ's execution record, the job's `started` status and the claim of its record
-        (`bridge.delivery.push.started`), in one round trip."""
+        """Start a push job in one round trip: its entry in the started registry, the job's
+        `started` status, the worker busy, the claim of its record and, for a push due at
+        its call slot, its Kanal store's pause (`bridge.delivery.push.Start`).
+
+        The execution lives in memory only: RQ's execution hash, its registry and the
+        worker's execution set (9 commands per push) say nothing the job hash and the
+        started registry do not, and the sweeper finds a push whose worker died by its job
+        hash."""
         if not lean(job):
             return super().prepare_execution(job)
+        execution = Execution(jobs.new_job_id(), job.id, self.connection, worker_name=self.name)
         records = _records()
         key = job.args[0] if job.args and isinstance(job.args[0], str) else None
         with self.connection.pipeline(transaction=False) as pipeline:
-            execution = Execution.create(
-                job, self.get_heartbeat_ttl(job), pipeline=pipeline, worker_name=self.name
-            )
-            self.executions[execution.id] = execution
+            ttl = self.get_heartbeat_ttl(job)
+            job.started_job_registry.add_execution(execution, pipeline=pipeline, ttl=ttl)
             self.set_state(WorkerStatus.BUSY, pipeline=pipeline)
             job.prepare_for_execution(self.name, pipeline=pipeline)
             if records is None or key is None:
                 pipeline.execute()
                 return execution
             records.claim_in(pipeline, key, job.id)
-            *replies, claimed = pipeline.execute(raise_on_error=False)
-        for reply in replies:
+            kanal = kanal_store_of(key)
+            if not delivery.on_time(job.kwargs.get("slot"), time.time()):
+                kanal = None  # the push takes a new slot: the pause is read then
+            if kanal is not None:
+                pipeline.hget(pace_key(kanal), "paused")
+            replies = pipeline.execute(raise_on_error=False)
+        paused = replies.pop() if kanal is not None else None
+        claimed = replies.pop()
+        for reply in (*replies, paused):
             if isinstance(reply, Exception):
                 raise reply
         if not isinstance(claimed, Exception):  # NOSCRIPT at first: push() claims itself
-            delivery.started(job.id, key, records.claimed(key, claimed))
+            delivery.started(
+                delivery.Start(
+                    job.id,
+                    key,
+                    records.claimed(key, claimed),
+                    kanal_store_id=kanal,
+                    paused_until=None if kanal is None else float(paused or 0),
+                    succeed=functools.partial(self._succeeded, job, execution),
+                )
+            )
         return execution
 
     def prepare_job_execution(self, job: Job, remove_from_intermediate_queue: bool = False) -> None:
@@ -172,7 +194,8 @@ class Worker(SimpleWorker):
 
     def handle_execution_ended(self, job: Job, queue: Queue, heartbeat_ttl: int) -> None:
         """A push job that succeeded is deleted next: no last heartbeat for it."""
-        if not lean(job) or job.get_status(refresh=False) == "failed":
+        failed = job.get_status(refresh=False) == "failed" and self._success_sent != job.id
+        if not lean(job) or failed:
             super().handle_execution_ended(job, queue, heartbeat_ttl)
         else:
             job.ended_at = now()
@@ -186,19 +209,40 @@ class Worker(SimpleWorker):
     ) -> None:
         """A push job succeeded: count it, drop its execution and the job itself (what
         `result_ttl=0` does, without RQ's reads for dependents, registries and executions
-        a push job never has), and go idle, in one round trip."""
+        a push job never has), and go idle, in one round trip, unless the push sent all
+        that with its record's settle already."""
         if not lean(job):
             super().handle_job_success(job, queue, started_job_registry, execution)
+        elif self._success_sent != job.id:
+            with self.connection.pipeline(transaction=False) as pipeline:
+                self._succeeded(job, execution, pipeline)
+                pipeline.execute()
+
+    def handle_job_failure(
+        self,
+        job: Job,
+        queue: Queue,
+        started_job_registry: StartedJobRegistry | None = None,
+        exc_string: str = "",
+        execution: Execution | None = None,
+    ) -> None:
+        """RQ's failure path, except for a push that raised after its success went out with
+        its record's settle (the record is delivered; the job is gone): RQ has logged the
+        error, and nothing is left to record."""
+        if self._success_sent == job.id:
             return
-        assert job.started_at is not None and job.ended_at is not None
-        with self.connection.pipeline(transaction=False) as pipeline:
-            self.increment_successful_job_count(pipeline=pipeline)
-            self.increment_total_working_time(job.ended_at - job.started_at, pipeline)
-            self.cleanup_execution(job, pipeline=pipeline, execution=execution)
-            keys = (job.key, job.dependents_key, job.dependencies_key, Result.get_key(job.id))
-            pipeline.delete(*keys)
-            self.set_state(WorkerStatus.IDLE, pipeline=pipeline)
-            pipeline.execute()
+        super().handle_job_failure(job, queue, started_job_registry, exc_string, execution)
+
+    def _succeeded(self, job: Job, execution: Execution, pipeline: Pipeline) -> None:
+        """Queue on `pipeline` what RQ records of a push job that succeeded."""
+        assert job.started_at is not None
+        self._success_sent = job.id
+        self.increment_successful_job_count(pipeline=pipeline)
+        self.increment_total_working_time(now() - job.started_at, pipeline)
+        job.started_job_registry.remove_execution(execution, pipeline=pipeline)
+        keys = (job.key, job.dependents_key, job.dependencies_key, Result.get_key(job.id))
+        pipeline.delete(*keys)
+        self.set_state(WorkerStatus.IDLE, pipeline=pipeline)
 
     def _start_scheduler(
         self,
@@ -276,6 +320,12 @@ def run_worker(settings: Settings, config: BridgeConfig, burst: bool = False) ->
             alert_thread.stop()
         flusher.stop()
         kanal.close()
+
+
+def kanal_store_of(key: str) -> int | None:
+    """The Kanal store of a record key (None for a kanal-bridge 0.1 key, named by store)."""
+    owner = key.split(":", 3)[2] if key.count(":") >= 3 else ""
+    return int(owner) if owner.isdigit() else None
 
 
 def rq_log_level() -> str:

@@ -12,11 +12,13 @@ import json
 import logging
 import random
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 from urllib.parse import quote
 
+from redis.client import Pipeline
 from rq import get_current_job
 
 from bridge import defaults, metrics
@@ -69,23 +71,41 @@ def runtime() -> Runtime:
     return _runtime
 
 
-# The record claimed for a job as the worker started it, in the same round trip
-# (bridge/worker.py): (job id, record key, record or None). One at a time: jobs run one by one.
-_started: tuple[str, str, Record | None] | None = None
+@dataclass(frozen=True, slots=True)
+class Start:
+    """What the worker did for a job as it started it, in the same round trip
+    (bridge/worker.py): the record it claimed for the job, when the pause of Kanal store
+    `kanal_store_id` ends (None: not read), and the job's success for RQ (`succeed`), which
+    push() sends with the record's settle instead of in a round trip of its own."""
+
+    job_id: str
+    key: str
+    record: Record | None
+    kanal_store_id: int | None = None
+    paused_until: float | None = None
+    succeed: Callable[[Pipeline], None] | None = None
 
 
-def started(job_id: str, key: str, record: Record | None) -> None:
-    """The worker claimed `key` for `job_id` as it started the job: push() takes it from here."""
+# One at a time: a worker runs its jobs one by one.
+_started: Start | None = None
+
+
+def started(start: Start) -> None:
+    """The worker started `start.job_id` and claimed its record: push() takes it from here."""
     global _started
-    _started = (job_id, key, record)
+    _started = start
 
 
-def _claim(rt: Runtime, key: str, job_id: str) -> Record | None:
+def _take_start(key: str, job_id: str) -> Start | None:
     global _started
     found, _started = _started, None
-    if found is not None and found[:2] == (job_id, key):
-        return found[2]
-    return rt.records.claim(key, job_id)
+    return found if found is not None and (found.job_id, found.key) == (job_id, key) else None
+
+
+def on_time(slot: float | None, now: float) -> bool:
+    """A push due at a call slot it took earlier, starting close enough to it to use it (one
+    that starts later would crowd the store's minute: it takes a new slot)."""
+    return slot is not None and now - slot <= defaults.LATE_SLOT_SECONDS
 
 
 def _loads(data: bytes) -> Any:
@@ -137,7 +157,9 @@ def push(key: str, slot: float | None = None) -> str:
     rt = runtime()
     job = get_current_job()
     job_id = job.id if job else "direct"
-    record = _claim(rt, key, job_id) or _claim_moved(rt, key, job_id)
+    start = _take_start(key, job_id)
+    record = start.record if start else rt.records.claim(key, job_id)
+    record = record or _claim_moved(rt, key, job_id)
     if record is None:
         return "superseded"
     store = rt.config.stores.get(record.store)
@@ -156,11 +178,11 @@ def push(key: str, slot: float | None = None) -> str:
 
     kanal_id = store.kanal_store_id
     call = plan(record)
+    succeed = start.succeed if start else None
     if call is None:
-        return _settle(rt, record, job_id, None, kanal_id)
+        return _settle(rt, record, job_id, None, kanal_id, succeed)
 
-    late = slot is not None and now - slot > defaults.LATE_SLOT_SECONDS
-    if slot is None or late or rt.limiter.paused_until(kanal_id) > now:
+    if not on_time(slot, now) or _paused_until(rt, kanal_id, start) > now:
         rate = rt.config.rate_for(kanal_id)
         turn = rt.limiter.take(kanal_id, rate, record.key, job_id, now, bulk=record.bulk)
         if turn.kind == "bulk":
@@ -191,7 +213,15 @@ def push(key: str, slot: float | None = None) -> str:
         # A POST: the record changed beyond the PATCH-able fields meanwhile, sent either way.
         landed = "landed" if call.method == "PATCH" else "reposted"
         metrics.unanswered_post(record.store, record.resource, landed)
-    return _settle(rt, record, job_id, call, kanal_id)
+    return _settle(rt, record, job_id, call, kanal_id, succeed)
+
+
+def _paused_until(rt: Runtime, kanal_id: int, start: Start | None) -> float:
+    """When the Kanal store's pause ends: as the worker read it when it started the job, if it
+    did for this store, else from Redis."""
+    if start is not None and start.kanal_store_id == kanal_id and start.paused_until is not None:
+        return start.paused_until
+    return rt.limiter.paused_until(kanal_id)
 
 
 def _claim_moved(rt: Runtime, key: str, job_id: str) -> Record | None:
@@ -238,7 +268,14 @@ def _called(record: Record, call: Call, status: int | None, started: float, outc
     )
 
 
-def _settle(rt: Runtime, record: Record, job_id: str, call: Call | None, kanal_id: int) -> str:
+def _settle(
+    rt: Runtime,
+    record: Record,
+    job_id: str,
+    call: Call | None,
+    kanal_id: int,
+    succeed: Callable[[Pipeline], None] | None = None,
+) -> str:
     outcome, held_since = rt.records.finish(
         record,
         job_id,
@@ -249,6 +286,7 @@ def _settle(rt: Runtime, record: Record, job_id: str, call: Call | None, kanal_i
         requests_per_minute=rt.config.rate_for(kanal_id),
         held=call is not None or record.delivered,
         called=call is not None,
+        also=succeed,
     )
     if held_since is not None:
         _resumed(rt, kanal_id, record, held_since)

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import hashlib
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import redis
 import redis.asyncio
 from redis.commands.core import AsyncScript, Script
+from redis.exceptions import NoScriptError
 
 from bridge import defaults, metrics
 from bridge.config import BridgeConfig
@@ -418,13 +419,15 @@ class WorkerRecords:
         requests_per_minute: int,
         held: bool = True,
         called: bool = False,
+        also: Callable[[redis.client.Pipeline], None] | None = None,
     ) -> tuple[str, float | None]:
         """Remember what Kanal acknowledged: 'done', or 'again' when a newer state arrived.
 
         `held` is False when no call was made for a record Kanal never held: nothing is then
         remembered as delivered. `called`: a call went to the Kanal store, which it releases
         when the record was its probe; the second value is then when the hold began (None
-        when nothing was released). The version settled goes into the version memory."""
+        when nothing was released). The version settled goes into the version memory. `also`
+        adds commands to send in the same round trip (the worker's bookkeeping of the job)."""
         memory = versions.memory(
             kanal_store_id,
             requests_per_minute,
@@ -433,26 +436,38 @@ class WorkerRecords:
             time.time(),
             self._remember_days,
         )
-        outcome, since = self._finish(
-            keys=[
-                record.key,
-                PENDING_KEY,
-                pace_key(kanal_store_id) if called else "",
-                memory.keys[0],
-            ],
-            args=[
-                job_id,
-                record.version,
-                core,
-                full,
-                overlay,
-                defaults.DELIVERED_RECORD_TTL,
-                "1" if record.resource in POST_ONLY else "0",
-                "1" if held else "0",
-                memory.field,
-                memory.expire_at,
-            ],
-        )
+        keys = [
+            record.key,
+            PENDING_KEY,
+            pace_key(kanal_store_id) if called else "",
+            memory.keys[0],
+        ]
+        args: list[Any] = [
+            job_id,
+            record.version,
+            core,
+            full,
+            overlay,
+            defaults.DELIVERED_RECORD_TTL,
+            "1" if record.resource in POST_ONLY else "0",
+            "1" if held else "0",
+            memory.field,
+            memory.expire_at,
+        ]
+        if also is None:
+            outcome, since = self._finish(keys=keys, args=args)
+        else:
+            with self._client.pipeline(transaction=False) as pipeline:
+                pipeline.evalsha(self._finish.sha, len(keys), *keys, *args)
+                also(pipeline)
+                reply, *rest = pipeline.execute(raise_on_error=False)
+            for error in (r for r in rest if isinstance(r, Exception)):
+                raise error
+            if isinstance(reply, NoScriptError):  # first use on this Redis: load and run it
+                reply = self._finish(keys=keys, args=args)
+            elif isinstance(reply, Exception):
+                raise reply
+            outcome, since = reply
         return outcome.decode(), float(since) if since else None
 
     def fail(self, record: Record, job_id: str, error: str) -> None:

@@ -8,6 +8,7 @@ import inspect
 import logging
 import os
 import signal
+import time
 from typing import Any
 
 import httpx
@@ -21,10 +22,13 @@ from rq.worker import BaseWorker, SimpleWorker
 from bridge import defaults
 from bridge.config import Settings, parse_config
 from bridge.delivery import jobs
+from bridge.delivery import push as push_module
+from bridge.delivery.kanal import KanalClient
+from bridge.delivery.limiter import Limiter
 from bridge.delivery.records import Record, WorkerRecords, record_key
 from bridge.emulators.kanal import BackgroundEmulator, EmulatorStore
 from bridge.scheduler import PacedScheduler
-from bridge.worker import PushQueue, Worker, rq_log_level, run_worker
+from bridge.worker import PushQueue, Worker, kanal_store_of, rq_log_level, run_worker
 from tests import pushes
 from tests.rq_runs import WorkerRun
 
@@ -225,6 +229,14 @@ def test_rq_worker_still_has_the_methods_the_lean_path_overrides() -> None:
         "prepare_job_execution": ["self", "job", "remove_from_intermediate_queue"],
         "handle_execution_ended": ["self", "job", "queue", "heartbeat_ttl"],
         "handle_job_success": ["self", "job", "queue", "started_job_registry", "execution"],
+        "handle_job_failure": [
+            "self",
+            "job",
+            "queue",
+            "started_job_registry",
+            "exc_string",
+            "execution",
+        ],
     }
     for name, parameters in expected.items():
         found = list(inspect.signature(getattr(BaseWorker, name)).parameters)
@@ -233,6 +245,7 @@ def test_rq_worker_still_has_the_methods_the_lean_path_overrides() -> None:
     assert "self.prepare_job_execution(" in inspect.getsource(BaseWorker.perform_job)
     success = inspect.getsource(BaseWorker._finalize_success)
     assert "self.handle_execution_ended(" in success and "self.handle_job_success(" in success
+    assert "self.handle_job_failure(" in inspect.getsource(BaseWorker._finalize_failure)
 
 
 def test_the_push_queue_dequeues_a_job_with_its_hash_in_queue_order(
@@ -283,3 +296,99 @@ def test_the_worker_claims_a_pushs_record_in_the_round_trip_that_starts_its_job(
     assert claimed == []
     for n in range(3):
         assert redis_client.hget(record_key(7, "orders", str(n)), "status") == b"delivered"
+
+
+def test_a_running_push_is_listed_as_started_without_rq_execution_records(
+    redis_url: str, redis_client: redis.Redis
+) -> None:
+    """The dashboard and `status` see the push running (started registry, job status); RQ's
+    execution hash, its registry and the worker's execution set are not written."""
+    seen: list[tuple[list[str], bytes | None, set[str]]] = []
+    pushes.install(redis_client)
+    pushes.accept(redis_url, [pushes.order(external_id=str(n)) for n in (1, 2)], settle=0)
+
+    def look(request: httpx.Request) -> httpx.Response:
+        started = StartedJobRegistry(queue=jobs.queue(redis_client)).get_job_ids()
+        status = redis_client.hget(jobs.job_key(started[0]), "status") if started else None
+        kinds = {key.decode().split(":")[1] for key in redis_client.scan_iter("rq:*")}
+        seen.append((started, status, kinds))
+        return httpx.Response(200, json={})
+
+    transport = httpx.MockTransport(look)
+    push_module.runtime().kanal = KanalClient("http://kanal.test", transport=transport)
+    pushes.drain(redis_client)
+
+    assert len(seen) == 2
+    for started, status, kinds in seen:
+        assert len(started) == 1 and status == b"started"
+        assert not kinds & {"execution", "executions"}, kinds
+        assert not any(k.startswith("worker:") for k in kinds)
+
+
+def test_a_pushs_success_goes_out_with_its_records_settle(
+    redis_url: str, redis_client: redis.Redis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The job's success (counters, job deleted, started entry removed) is in the round trip
+    that settles the record: a push failing after it is not listed as a failed job."""
+    kanal = pushes.install(redis_client)
+    WorkerRecords(redis_client).claim("kb:rec:7:orders:none", "x")  # CLAIM loaded: lean start
+    pushes.accept(redis_url, [pushes.order(external_id=str(n)) for n in (1, 2)], settle=0)
+    finish = WorkerRecords.finish
+    round_trips: list[bool] = []
+
+    def finishing(self: WorkerRecords, *args: Any, **kwargs: Any) -> Any:
+        round_trips.append(kwargs.get("also") is not None)
+        return finish(self, *args, **kwargs)
+
+    def broken(store: str, outcome: str) -> None:
+        raise RuntimeError("after the settle")
+
+    monkeypatch.setattr(WorkerRecords, "finish", finishing)
+    monkeypatch.setattr(push_module.metrics, "push_outcome", broken)
+    made: list[Worker] = []
+
+    class Kept(Worker):
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            made.append(self)
+
+    pushes.drain(redis_client, rounds=1, worker=Kept)
+
+    assert len(kanal.requests) == 2 and round_trips == [True, True]
+    for n in (1, 2):
+        assert redis_client.hget(record_key(7, "orders", str(n)), "status") == b"delivered"
+    queue = jobs.queue(redis_client)
+    assert FailedJobRegistry(queue=queue).count == 0
+    assert StartedJobRegistry(queue=queue).count == 0
+    assert not list(redis_client.scan_iter("rq:job:*"))
+    assert redis_client.hget(made[0].key, "successful_job_count") == b"2"
+
+
+def test_a_push_due_at_its_slot_waits_for_the_pause_the_worker_read_as_it_started(
+    redis_url: str, redis_client: redis.Redis
+) -> None:
+    kanal = pushes.install(redis_client)
+    records = WorkerRecords(redis_client)
+    records.claim("kb:rec:7:orders:none", "x")  # CLAIM loaded: the worker's start claims
+    pushes.accept(redis_url, [pushes.order()], settle=0)
+    key = record_key(7, "orders", "1001")
+    now = time.time()
+    old_job = redis_client.hget(key, "job").decode()
+    redis_client.zrem(jobs.SCHEDULED_KEY, old_job)
+    redis_client.delete(jobs.job_key(old_job))
+    assert records.handoff(key, old_job, now, slot=now, store="shop") is not None
+    until = Limiter(redis_client).pause(7, 30, now)
+
+    pushes.drain(redis_client, rounds=1)
+
+    assert kanal.requests == []
+    new_job = redis_client.hget(key, "job").decode()
+    assert redis_client.zscore(jobs.SCHEDULED_KEY, new_job) == pytest.approx(until, abs=0.01)
+
+
+@pytest.mark.parametrize(
+    ("key", "kanal"),
+    [("kb:rec:7:orders:1001", 7), ("kb:rec:12:customers:a:b", 12), ("kb:rec:shop:orders:1", None)],
+)
+def test_kanal_store_of_a_record_key(key: str, kanal: int | None) -> None:
+    assert kanal_store_of(key) == kanal
