@@ -5,19 +5,21 @@ from __future__ import annotations
 import functools
 import logging
 import time
-from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Any
 
+import redis.exceptions
 from redis import Redis
 from redis.client import Pipeline
 from redis.commands.core import Script
+from rq.defaults import DEFAULT_WORKER_TTL
 from rq.executions import Execution
-from rq.job import Job
+from rq.job import Job, JobStatus
 from rq.queue import Queue
 from rq.registry import StartedJobRegistry
 from rq.results import Result
 from rq.serializers import JSONSerializer
-from rq.utils import as_text, now
+from rq.utils import as_text, now, utcformat
 from rq.worker import SimpleWorker, WorkerStatus
 
 from bridge import defaults, metrics
@@ -26,7 +28,7 @@ from bridge.connection import sync_redis
 from bridge.delivery import jobs, scripts
 from bridge.delivery import push as delivery
 from bridge.delivery.kanal import KanalClient
-from bridge.delivery.limiter import Limiter, pace_key
+from bridge.delivery.limiter import PACE_PREFIX, Limiter, pace_key
 from bridge.delivery.records import WorkerRecords
 from bridge.ops import alerts
 from bridge.platforms import periodic as platform_tasks
@@ -37,48 +39,20 @@ log = logging.getLogger("bridge.worker")
 
 
 @functools.lru_cache(maxsize=8)
-def _pop_job(connection: Redis) -> Script:
-    """POP_JOB on `connection`, registered once (not once per dequeue)."""
-    return connection.register_script(scripts.POP_JOB)
+def _pop_start(connection: Redis) -> Script:
+    """POP_START on `connection`, registered once (not once per dequeue)."""
+    return connection.register_script(scripts.POP_START)
 
 
-class PushQueue(Queue):
-    """RQ's queue, dequeuing in one round trip while jobs wait (POP_JOB pops a job and returns
-    its hash; RQ pops, then reads the hash). When every queue is empty it blocks as RQ does,
-    and a worker of a single queue keeps RQ's own dequeue (LMOVE to an intermediate queue)."""
+@dataclass(frozen=True, slots=True)
+class Popped:
+    """A push job that POP_START started as it popped it: its execution, the record it
+    claimed for it (the raw CLAIM reply) and its Kanal store's pause."""
 
-    @classmethod
-    def dequeue_any(
-        cls,
-        queues: Iterable[Queue],
-        timeout: int | None,
-        connection: Redis,
-        job_class: type[Job] | None = None,
-        serializer: Any = None,
-        death_penalty_class: Any = None,
-    ) -> tuple[Job, Queue] | None:
-        """The first job of the first non-empty queue, or RQ's blocking wait for one."""
-        queues = list(queues)
-        if len(queues) > 1:
-            popped = _pop_job(connection)(
-                keys=[q.key for q in queues], args=[Job.redis_job_namespace_prefix]
-            )
-            if popped:
-                queue_key, job_id, raw = (as_text(popped[0]), as_text(popped[1]), popped[2])
-                job_cls = job_class or cls.job_class
-                queue = cls.from_queue_key(
-                    queue_key,
-                    connection=connection,
-                    job_class=job_cls,
-                    serializer=serializer,
-                    death_penalty_class=death_penalty_class,
-                )
-                job = job_cls(job_id, connection=connection, serializer=serializer)
-                job.restore(dict(zip(raw[::2], raw[1::2], strict=True)))
-                return job, queue
-        return super().dequeue_any(
-            queues, timeout, connection, job_class, serializer, death_penalty_class
-        )
+    job_id: str
+    execution: Execution
+    claimed: Any
+    paused: Any
 
 
 def _records() -> WorkerRecords | None:
@@ -103,10 +77,11 @@ class Worker(SimpleWorker):
 
     RQ's per-job bookkeeping is trimmed for push jobs (`lean`): the heart beats and
     `rq suspend` is checked once every WORKER_HEARTBEAT_INTERVAL rather than several times
-    per job; a job's start (started registry, job status, the claim of its record) is one
-    pipeline, and its success (job deleted, worker idle) goes with the record's settle.
-    Other jobs and failed pushes take RQ's own path, so the failed registry works as
-    before. With `PushQueue` (run_worker) a waiting job is dequeued in one round trip."""
+    per job; a waiting push job is popped, started (started registry, job status, worker
+    busy) and its record claimed in one round trip (POP_START), and its success (job
+    deleted, worker idle) goes with the record's settle: two round trips to Redis for a
+    push due at its slot. RQ's execution records are kept in memory only. Other jobs and
+    failed pushes take RQ's own path, so the failed registry works as before."""
 
     periodic: Periodic | None = None
     log_result_lifespan = False  # RQ's "result discarded immediately" line after each job
@@ -114,6 +89,8 @@ class Worker(SimpleWorker):
     _beat_until = -1e9  # ... and until when it keeps the worker's key alive
     _suspension_checked_at = -1e9
     _success_sent = ""  # the last push job whose success went out with its record's settle
+    _popped: Popped | None = None  # the push job the last dequeue started
+    _started_by_pop = ""  # ... and the last one that ran
 
     def heartbeat(self, timeout: int | None = None, pipeline: Pipeline | None = None) -> None:
         """Beat at most once per WORKER_HEARTBEAT_INTERVAL, unless the key would expire
@@ -140,20 +117,77 @@ class Worker(SimpleWorker):
             return
         super().set_state(state, pipeline)
 
+    def dequeue_job_and_maintain_ttl(
+        self, timeout: int | None, max_idle_time: int | None = None
+    ) -> tuple[Job, Queue] | None:
+        """The first waiting job, popped with its hash and, when it is a push, started in
+        the same round trip (POP_START); RQ's own dequeue, which waits, when none is waiting
+        or Redis could not be reached (RQ retries with backoff)."""
+        try:
+            found = self._pop_and_start()
+        except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError):
+            found = None
+        if found is None:
+            return super().dequeue_job_and_maintain_ttl(timeout, max_idle_time)
+        self.reorder_queues(reference_queue=found[1])
+        found[0].redis_server_version = self.get_redis_server_version()
+        self.heartbeat()
+        return found
+
+    def _pop_and_start(self) -> tuple[Job, Queue] | None:
+        execution_id = jobs.new_job_id()
+        moment = now()
+        reply = _pop_start(self.connection)(
+            keys=[queue.key for queue in self._ordered_queues],
+            args=[
+                Job.redis_job_namespace_prefix,
+                jobs.QUEUE_KEY,
+                jobs.STARTED_KEY,
+                self.key,
+                self.name,
+                execution_id,
+                repr(moment.timestamp()),
+                utcformat(moment),
+                PACE_PREFIX,
+                DEFAULT_WORKER_TTL,
+            ],
+        )
+        if not reply:
+            return None
+        queue_key, job_id, raw = as_text(reply[0]), as_text(reply[1]), reply[2]
+        queue = next(q for q in self._ordered_queues if q.key == queue_key)
+        job = self.job_class(job_id, connection=self.connection, serializer=self.serializer)
+        job.restore(dict(zip(raw[::2], raw[1::2], strict=True)))
+        if len(reply) > 3:  # a push job, started: as prepare_for_execution leaves it
+            job.worker_name, job.last_heartbeat, job.started_at = self.name, moment, moment
+            job._status = JobStatus.STARTED
+            self._state = WorkerStatus.BUSY
+            execution = Execution(execution_id, job.id, self.connection, worker_name=self.name)
+            execution.created_at = moment
+            self._popped = Popped(job.id, execution, reply[3], reply[4])
+        return job, queue
+
     def prepare_execution(self, job: Job) -> Execution:
-        """Start a push job in one round trip: its entry in the started registry, the job's
-        `started` status, the worker busy, the claim of its record and, for a push due at
-        its call slot, its Kanal store's pause (`bridge.delivery.push.Start`).
+        """Hand a push job that POP_START started to push(); start any other push job in one
+        round trip: its entry in the started registry, the job's `started` status, the
+        worker busy, the claim of its record and, for a push due at its call slot, its Kanal
+        store's pause (`bridge.delivery.push.Start`).
 
         The execution lives in memory only: RQ's execution hash, its registry and the
         worker's execution set (9 commands per push) say nothing the job hash and the
         started registry do not, and the sweeper finds a push whose worker died by its job
         hash."""
+        popped, self._popped = self._popped, None
         if not lean(job):
             return super().prepare_execution(job)
-        execution = Execution(jobs.new_job_id(), job.id, self.connection, worker_name=self.name)
         records = _records()
         key = job.args[0] if job.args and isinstance(job.args[0], str) else None
+        if popped is not None and popped.job_id == job.id:
+            self._started_by_pop = job.id
+            if records is not None and key is not None:
+                self._hand_over(job, key, records, popped.execution, popped.claimed, popped.paused)
+            return popped.execution
+        execution = Execution(jobs.new_job_id(), job.id, self.connection, worker_name=self.name)
         with self.connection.pipeline(transaction=False) as pipeline:
             ttl = self.get_heartbeat_ttl(job)
             job.started_job_registry.add_execution(execution, pipeline=pipeline, ttl=ttl)
@@ -169,27 +203,43 @@ class Worker(SimpleWorker):
             if kanal is not None:
                 pipeline.hget(pace_key(kanal), "paused")
             replies = pipeline.execute(raise_on_error=False)
-        paused = replies.pop() if kanal is not None else None
+        paused = replies.pop() if kanal is not None else b""
         claimed = replies.pop()
         for reply in (*replies, paused):
             if isinstance(reply, Exception):
                 raise reply
         if not isinstance(claimed, Exception):  # NOSCRIPT at first: push() claims itself
-            delivery.started(
-                delivery.Start(
-                    job.id,
-                    key,
-                    records.claimed(key, claimed),
-                    kanal_store_id=kanal,
-                    paused_until=None if kanal is None else float(paused or 0),
-                    succeed=functools.partial(self._succeeded, job, execution),
-                )
-            )
+            self._hand_over(job, key, records, execution, claimed, paused)
         return execution
 
+    def _hand_over(
+        self,
+        job: Job,
+        key: str,
+        records: WorkerRecords,
+        execution: Execution,
+        claimed: Any,
+        paused: Any,
+    ) -> None:
+        """Give push() the record claimed for `job` and the pause read for its store (b"": not
+        read, None: no pause), with the job's success to send with the record's settle."""
+        kanal = kanal_store_of(key) if paused != b"" else None
+        delivery.started(
+            delivery.Start(
+                job.id,
+                key,
+                records.claimed(key, claimed),
+                kanal_store_id=kanal,
+                paused_until=None if kanal is None else float(paused or 0),
+                succeed=functools.partial(self._succeeded, job, execution),
+            )
+        )
+
     def prepare_job_execution(self, job: Job, remove_from_intermediate_queue: bool = False) -> None:
-        """Nothing left to do for a push job (see `prepare_execution`)."""
-        if not lean(job) or remove_from_intermediate_queue:
+        """Nothing left to do for a push job (see `prepare_execution`), unless RQ's dequeue
+        left it in its intermediate queue."""
+        popped = job.id == self._started_by_pop
+        if not lean(job) or (remove_from_intermediate_queue and not popped):
             super().prepare_job_execution(job, remove_from_intermediate_queue)
 
     def handle_execution_ended(self, job: Job, queue: Queue, heartbeat_ttl: int) -> None:
@@ -299,9 +349,8 @@ def run_worker(settings: Settings, config: BridgeConfig, burst: bool = False) ->
     platform_tasks.install(platform_tasks.Context(config, connection))
     queues = [jobs.queue(connection), platform_tasks.queue(connection)]
     worker = Worker(
-        [PushQueue(q.name, connection=connection, serializer=q.serializer) for q in queues],
+        queues,
         connection=connection,
-        queue_class=PushQueue,
         serializer=JSONSerializer,
         maintenance_interval=defaults.WORKER_MAINTENANCE_INTERVAL,
         worker_ttl=defaults.WORKER_TTL,

@@ -10,7 +10,7 @@ from typing import Any
 from redis import Redis
 from rq import Queue
 from rq.job import Job, JobStatus
-from rq.registry import ScheduledJobRegistry
+from rq.registry import ScheduledJobRegistry, StartedJobRegistry
 from rq.serializers import JSONSerializer
 from rq.utils import now
 
@@ -25,6 +25,11 @@ _QUEUE = Queue(defaults.QUEUE_NAME, connection=_OFFLINE, serializer=JSONSerializ
 QUEUE_KEY: str = _QUEUE.key
 QUEUES_SET_KEY: str = _QUEUE.redis_queues_keys
 SCHEDULED_KEY: str = ScheduledJobRegistry(queue=_QUEUE).key
+STARTED_KEY: str = StartedJobRegistry(queue=_QUEUE).key
+
+# The job hash field naming a push job's record, beside RQ's own fields: the worker's
+# dequeue script (POP_START) claims the record as it starts the job.
+RECORD_FIELD = "kb_record"
 
 
 def queue(connection: Redis) -> Queue:
@@ -89,14 +94,16 @@ def timestamp(moment: datetime) -> str:
 def push_job_fields(
     job_id: str, record_key: str, slot: float | None = None, *, store: str | None = None
 ) -> list[Any]:
-    """The hash RQ saves for a scheduled push job, flattened as field, value, field, value…
+    """The hash RQ saves for a scheduled push job, flattened as field, value, field, value…,
+    and the record's key (RECORD_FIELD).
 
     `store` (the record's bridge store) names the record in the job's description. Equal to
-    `rq_job_fields` (tests/bridge/delivery/test_jobs.py), without an RQ `Job` per call. The
-    job id is not among the fields (RQ keeps it in the hash's key)."""
+    `rq_job_fields` (tests/bridge/delivery/test_jobs.py) and RECORD_FIELD, without an RQ
+    `Job` per call. The job id is not among the fields (RQ keeps it in the hash's key)."""
     kwargs = {} if slot is None else {"slot": slot}
     flat = _TEMPLATE.copy()
     flat[_CREATED_AT] = timestamp(now())
     flat[_DATA] = zlib.compress(JSONSerializer.dumps((PUSH_FUNCTION, None, [record_key], kwargs)))
     flat[_DESCRIPTION] = f"push {describe(record_key, store)}"
+    flat += (RECORD_FIELD, record_key)
     return flat

@@ -29,9 +29,12 @@ from bridge.delivery import scripts
 PENDING_KEY = f"{defaults.KEY_PREFIX}:pending"
 
 
+PACE_PREFIX = f"{defaults.KEY_PREFIX}:pace:"
+
+
 def pace_key(kanal_store_id: int) -> str:
     """The Redis key holding one Kanal store's pacing state."""
-    return f"{defaults.KEY_PREFIX}:pace:{kanal_store_id}"
+    return f"{PACE_PREFIX}{kanal_store_id}"
 
 
 def parked_key(kanal_store_id: int) -> str:

@@ -249,28 +249,32 @@ return 'scheduled'
 # Take ownership of a record's push for a running job, and return the record.
 # Invariant: one push per record at a time: only the job named in `job` (or any job when
 # none is named, e.g. `failed retry`) may push; a superseded job does nothing.
-# KEYS: record;  ARGV: job id
-CLAIM = """
-local raw = redis.call('HGETALL', KEYS[1])
-local at = {}
-for i = 1, #raw, 2 do at[raw[i]] = i + 1 end
-local job = at.job and raw[at.job]
-if not job then return nil end
-if job ~= '' and job ~= ARGV[1] then return nil end
-local status = at.status and raw[at.status]
-if job == '' and status == 'delivered' then return nil end
-if job ~= ARGV[1] or status ~= 'pending' then
-  redis.call('HSET', KEYS[1], 'job', ARGV[1], 'status', 'pending')
-  raw[at.job] = ARGV[1]
-  if at.status then
-    raw[at.status] = 'pending'
-  else
-    table.insert(raw, 'status')
-    table.insert(raw, 'pending')
+_CLAIM = """
+local function claim(key, job_id)
+  local raw = redis.call('HGETALL', key)
+  local at = {}
+  for i = 1, #raw, 2 do at[raw[i]] = i + 1 end
+  local job = at.job and raw[at.job]
+  if not job then return nil end
+  if job ~= '' and job ~= job_id then return nil end
+  local status = at.status and raw[at.status]
+  if job == '' and status == 'delivered' then return nil end
+  if job ~= job_id or status ~= 'pending' then
+    redis.call('HSET', key, 'job', job_id, 'status', 'pending')
+    raw[at.job] = job_id
+    if at.status then
+      raw[at.status] = 'pending'
+    else
+      table.insert(raw, 'status')
+      table.insert(raw, 'pending')
+    end
   end
+  return raw
 end
-return raw
 """
+
+# KEYS: record;  ARGV: job id
+CLAIM = _CLAIM + "return claim(KEYS[1], ARGV[1])\n"
 
 # Hand the pending push over to a new job, scheduled at `due` (pacing slot, backoff, hold).
 # Invariant: the record keeps exactly one owning job; the old job only hands over if it
@@ -383,22 +387,50 @@ end
 return #ready
 """
 
-# Pop the first job of the first non-empty queue and return its hash with it, for the worker's
-# dequeue (bridge/worker.py): RQ pops with BLPOP, then reads the job hash, two round trips.
-# Invariant: as RQ's dequeue: queues in order, a popped id whose job hash is gone is skipped.
-# KEYS: queues, in order;  ARGV: job key prefix
-# Returns {queue key, job id, job hash as field/value pairs}, or nil when every queue is empty.
-POP_JOB = """
+# Pop the first job of the first non-empty queue and return its hash with it; when it is a
+# push job (on the push queue, naming its record, keeping no result), start it as RQ's worker
+# would (started registry, job status, worker busy) and claim its record, in the same step.
+# RQ pops with BLPOP, reads the job hash, then starts the job: three round trips.
+# Invariant: as RQ's dequeue: queues in order, a popped id whose job hash is gone is skipped;
+# a push job leaves its queue started, never in between (the sweeper finds it by its hash).
+# KEYS: queues, in order
+# ARGV: job key prefix, push queue key, its started registry, worker key, worker name,
+#       execution id, now (unix seconds), now (RQ's ISO format), pace key prefix, the
+#       heartbeat TTL of a job without a timeout
+# Returns {queue key, job id, job hash as field/value pairs} for a job it did not start, and
+# {..., the claimed record or nil, when its Kanal store's pause ends ('0': not paused, '': a
+# record key without a Kanal store)} for a push it started; nil when every queue is empty.
+POP_START = (
+    _CLAIM
+    + """
 for _, queue in ipairs(KEYS) do
   local id = redis.call('LPOP', queue)
   while id do
     local job = redis.call('HGETALL', ARGV[1] .. id)
-    if #job > 0 then return {queue, id, job} end
+    if #job > 0 then
+      if queue ~= ARGV[2] then return {queue, id, job} end
+      local at = {}
+      for i = 1, #job, 2 do at[job[i]] = job[i + 1] end
+      local key = at.kb_record
+      if not key or at.result_ttl ~= '0' then return {queue, id, job} end
+      local timeout = tonumber(at.timeout)
+      local ttl = (timeout and timeout >= 0) and timeout + 60 or tonumber(ARGV[10])
+      redis.call('ZADD', ARGV[3], tonumber(ARGV[7]) + ttl, id .. ':' .. ARGV[6])
+      redis.call('HSET', ARGV[1] .. id, 'last_heartbeat', ARGV[8], 'status', 'started',
+        'started_at', ARGV[8], 'worker_name', ARGV[5])
+      redis.call('HSET', ARGV[4], 'state', 'busy')
+      local record = claim(key, id)
+      local kanal = string.match(key, '^[^:]+:[^:]+:(%d+):')
+      local paused = ''
+      if kanal then paused = redis.call('HGET', ARGV[9] .. kanal, 'paused') or '0' end
+      return {queue, id, job, record or false, paused}
+    end
     id = redis.call('LPOP', queue)
   end
 end
 return nil
 """
+)
 
 # Set aside a record whose push failed permanently: it keeps its body for `failed retry`,
 # leaves the pending index, and a later webhook for it starts a fresh job.

@@ -14,6 +14,7 @@ from typing import Any
 import httpx
 import pytest
 import redis
+from rq.queue import Queue
 from rq.registry import FailedJobRegistry, FinishedJobRegistry, StartedJobRegistry
 from rq.scheduler import RQScheduler
 from rq.serializers import JSONSerializer
@@ -28,7 +29,7 @@ from bridge.delivery.limiter import Limiter
 from bridge.delivery.records import Record, WorkerRecords, record_key
 from bridge.emulators.kanal import BackgroundEmulator, EmulatorStore
 from bridge.scheduler import PacedScheduler
-from bridge.worker import PushQueue, Worker, kanal_store_of, rq_log_level, run_worker
+from bridge.worker import Worker, kanal_store_of, rq_log_level, run_worker
 from tests import pushes
 from tests.rq_runs import WorkerRun
 
@@ -248,31 +249,66 @@ def test_rq_worker_still_has_the_methods_the_lean_path_overrides() -> None:
     assert "self.handle_job_failure(" in inspect.getsource(BaseWorker._finalize_failure)
 
 
-def test_the_push_queue_dequeues_a_job_with_its_hash_in_queue_order(
+def test_the_worker_pops_a_job_with_its_hash_in_queue_order_and_starts_a_push_with_it(
     redis_url: str, redis_client: redis.Redis
 ) -> None:
-    pushes.accept(redis_url, [pushes.order()], settle=0)
-    job_id = redis_client.hget(record_key(7, "orders", "1001"), "job").decode()
-    redis_client.zrem(jobs.SCHEDULED_KEY, job_id)
-    queues = [
-        PushQueue(name, connection=redis_client, serializer=JSONSerializer)
-        for name in (defaults.QUEUE_NAME, defaults.PLATFORM_QUEUE_NAME)
-    ]
-    redis_client.rpush(queues[1].key, "platform-job-gone")  # hash gone: skipped
-    redis_client.rpush(queues[0].key, "push-job-gone", job_id)
+    pushes.accept(redis_url, [pushes.order(external_id=str(n)) for n in (1, 2)], settle=0)
+    job_ids = [redis_client.hget(record_key(7, "orders", str(n)), "job").decode() for n in (1, 2)]
+    redis_client.zrem(jobs.SCHEDULED_KEY, *job_ids)
+    worker = Worker(
+        [jobs.queue(redis_client), Queue(defaults.PLATFORM_QUEUE_NAME, connection=redis_client)],
+        connection=redis_client,
+        serializer=JSONSerializer,
+    )
+    push_queue, platform_queue = worker.queues
+    redis_client.rpush(platform_queue.key, "platform-job-gone", job_ids[1])  # gone: skipped
+    redis_client.rpush(push_queue.key, "push-job-gone", job_ids[0])
 
-    job, queue = PushQueue.dequeue_any(queues, None, redis_client, serializer=JSONSerializer)
+    job, queue = worker._pop_and_start()
 
-    assert (job.id, queue.name) == (job_id, defaults.QUEUE_NAME)
-    fetched = jobs.queue(redis_client).fetch_job(job_id)
+    assert (job.id, queue.name) == (job_ids[0], defaults.QUEUE_NAME)
+    fetched = jobs.queue(redis_client).fetch_job(job.id)
     assert (job.func_name, job.args, job.timeout, job.result_ttl) == (
         fetched.func_name,
         fetched.args,
         fetched.timeout,
         fetched.result_ttl,
     )
-    assert PushQueue.dequeue_any(queues, None, redis_client, serializer=JSONSerializer) is None
-    assert redis_client.llen(queues[1].key) == 0
+    assert fetched.get_status() == "started" and fetched.worker_name == worker.name
+    assert job.get_status(refresh=False) == "started"
+    assert StartedJobRegistry(queue=push_queue).get_job_ids() == [job.id]
+    assert redis_client.hget(worker.key, "state") == b"busy"
+    record = redis_client.hgetall(record_key(7, "orders", "1"))
+    assert (record[b"job"], record[b"status"]) == (job.id.encode(), b"pending")
+    assert worker._popped is not None and worker._popped.claimed
+
+    # A job on another queue (platform work) is popped with its hash, not started.
+    job, queue = worker._pop_and_start()
+    assert (job.id, queue.name) == (job_ids[1], defaults.PLATFORM_QUEUE_NAME)
+    assert jobs.queue(redis_client).fetch_job(job.id).get_status() == "scheduled"
+    assert worker._pop_and_start() is None
+    assert redis_client.llen(platform_queue.key) == 0
+
+
+def test_a_push_job_made_before_its_record_field_is_started_by_the_worker(
+    redis_url: str, redis_client: redis.Redis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A job saved by an earlier version (no RECORD_FIELD): its record is claimed in the
+    round trip that starts it, after the pop."""
+    kanal = pushes.install(redis_client)
+    WorkerRecords(redis_client).claim("kb:rec:7:orders:none", "x")  # CLAIM loaded
+    pushes.accept(redis_url, [pushes.order(external_id=str(n)) for n in (1, 2)], settle=0)
+    for job_id in redis_client.zrange(jobs.SCHEDULED_KEY, 0, -1):
+        redis_client.hdel(jobs.job_key(job_id.decode()), jobs.RECORD_FIELD)
+    claimed: list[str] = []
+    monkeypatch.setattr(WorkerRecords, "claim", lambda *args: claimed.append(args[1]))
+
+    pushes.drain(redis_client)
+
+    assert len(kanal.requests) == 2 and claimed == []
+    for n in (1, 2):
+        assert redis_client.hget(record_key(7, "orders", str(n)), "status") == b"delivered"
+    assert StartedJobRegistry(queue=jobs.queue(redis_client)).count == 0
 
 
 def test_the_worker_claims_a_pushs_record_in_the_round_trip_that_starts_its_job(

@@ -24,6 +24,7 @@ def test_the_fields_are_those_rq_saves_for_the_job(slot: float | None, store: st
     job_id = jobs.new_job_id()
     ours = fields(jobs.push_job_fields(job_id, "kb:r:7:orders:42", slot, store=store))
     rqs = jobs.rq_job_fields(job_id, "kb:r:7:orders:42", slot, store=store)
+    assert ours.pop(jobs.RECORD_FIELD) == "kb:r:7:orders:42"
     assert list(ours) == list(rqs)
     created = {ours.pop("created_at"), rqs.pop("created_at")}
     assert ours == rqs
