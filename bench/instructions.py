@@ -293,7 +293,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         raise SystemExit("valgrind is not installed: apt-get install valgrind")
     steps = args.steps.split(",")
     total = WARMUP + args.count
-    directory = out_dir("instructions")
+    directory = out_dir("instructions") / str(os.getpid())  # several runs may go at once
+    directory.mkdir()
     per_webhook: dict[str, int] = {}
     with private_redis(directory / "redis") as redis_url:
         for step in steps:
