@@ -23,7 +23,7 @@ from bridge.config import BridgeConfig, Settings, load_config
 from bridge.connection import async_redis
 from bridge.delivery.records import RecordStore, namespaces
 from bridge.errors import ConfigError
-from bridge.intake.middleware import BodySizeLimit, RequestId
+from bridge.intake.middleware import Intake
 from bridge.intake.webhooks import Webhooks
 from bridge.ops import alerts, capacity, dashboard
 from bridge.ops.exposition import MetricsAuth, MetricsEndpoint
@@ -138,10 +138,7 @@ def create_app(
         Route("/readyz", probes.readyz, methods=["GET"]),
         *operator_routes(settings, config),
     ]
-    middleware = [
-        Middleware(RequestId),
-        Middleware(BodySizeLimit, max_bytes=defaults.MAX_BODY_BYTES),
-    ]
+    middleware = [Middleware(Intake, max_bytes=defaults.MAX_BODY_BYTES)]
     return Starlette(routes=routes, middleware=middleware, lifespan=lifespan)
 
 
