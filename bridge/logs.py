@@ -109,6 +109,26 @@ def _bare(match: re.Match[str]) -> str:
     return mask_phone(digits) if _is_phone(digits) else digits
 
 
+def _trunk(match: re.Match[str]) -> str:
+    return mask_phone(match.group())
+
+
+def every_rule(text: str) -> str:
+    """`text` through every masking rule but the configured secrets."""
+    text = _URL_PASSWORD.sub(r"\1***@", text)
+    text = _BEARER.sub(r"\1\2***", text)
+    text = _CREDENTIAL.sub(r"\1\2***", text)
+    text = _EMAIL.sub(r"\1***@\2", text)
+    text = _INTERNATIONAL.sub(_international, text)
+    text = _NATIONAL.sub(_national, text)
+    text = _TRUNK.sub(_trunk, text)
+    return _BARE.sub(_bare, text)
+
+
+# Values with no text in them: a log record's numbers and flags pass as they are.
+_SCALARS = frozenset({int, float, bool})
+
+
 class Masker:
     """Mask personal data and secrets in text; `secrets` are masked wherever they appear."""
 
@@ -127,17 +147,16 @@ class Masker:
         """`text` through every rule, without the screen (which only saves time)."""
         if self._secrets is not None:
             text = self._secrets.sub("***", text)
-        text = _URL_PASSWORD.sub(r"\1***@", text)
-        text = _BEARER.sub(r"\1\2***", text)
-        text = _CREDENTIAL.sub(r"\1\2***", text)
-        text = _EMAIL.sub(r"\1***@\2", text)
-        text = _INTERNATIONAL.sub(_international, text)
-        text = _NATIONAL.sub(_national, text)
-        text = _TRUNK.sub(lambda match: mask_phone(match.group()), text)
-        return _BARE.sub(_bare, text)
+        if text.isdigit() and text.isascii():
+            # Digits alone (an id, say): the rules that need a letter, "@", "+" or a separator
+            # cannot change them, only the two for numbers written as one run of digits.
+            return _BARE.sub(_bare, _TRUNK.sub(_trunk, text))
+        return every_rule(text)
 
     def value(self, value: object) -> object:
         """`value` with every string inside it masked (dicts, lists and tuples walked)."""
+        if value is None or type(value) in _SCALARS:
+            return value
         if isinstance(value, str):
             return self(value)
         if isinstance(value, Mapping):
@@ -153,6 +172,9 @@ class Masking(logging.Filter):
     def __init__(self, secrets: Iterable[str] = ()) -> None:
         super().__init__()
         self.mask = Masker(secrets)
+        # Neither formatter writes a record's thread or process: the logging module need not
+        # look them up for each record (a system call among them; its documented optimisation).
+        logging.logThreads = logging.logProcesses = logging.logMultiprocessing = False
         self._formatter = logging.Formatter()
 
     def filter(self, record: logging.LogRecord) -> bool:
