@@ -1,6 +1,7 @@
 """Instructions the web process executes per webhook, counted by callgrind (valgrind).
 
     .venv/bin/python -m bench.instructions [--steps request,map,...] [--count 200]
+                                           [--connections 1]
 
 An instruction count does not depend on the machine's speed or on what else runs on it, so a
 change can be measured before/after on a busy machine. Each step runs in a fresh process
@@ -12,8 +13,8 @@ own process).
     request     one whole delivery through the web process's code: the bridge's httptools
                 protocol (uvicorn), the app from `create_app_from_env` (its middleware, the
                 endpoint, the mapper, ACCEPT through the web's Redis client), the log line as
-                JSON to /dev/null; a private Redis; 16 connections kept busy as wrk keeps
-                them (a fake transport stands in for each socket)
+                JSON to /dev/null; a private Redis; connections kept busy as wrk keeps them
+                (one by default; a fake transport stands in for each socket)
     floor       the same for the floor (b) of bench.ingest (bench/baselines.py: HMAC, orjson,
                 one SET), served the same way
     verify, loads, map, split_body, job_fields, log, accept
@@ -40,8 +41,10 @@ from bench.common import log, out_dir, private_redis, save
 from bench.payloads import KANAL_KEY, MIX, SECRET, Webhook, order, webhook
 
 WARMUP = 10
-# Requests in flight in the request and floor steps, as ingest's target level (wrk -c 16).
-CONNECTIONS = 16
+# Requests in flight in the request and floor steps (--connections). One gives the same count
+# run after run; at 16 (ingest's target level) the order in which requests interleave, and so
+# the count, moves by up to 10 % between runs of the same code.
+CONNECTIONS = 1
 STEPS = ("request", "floor", "verify", "loads", "map", "split_body", "job_fields", "log", "accept")
 STORE = "bench-shop"
 
@@ -96,7 +99,9 @@ class _Transport(asyncio.Transport):
         pass
 
 
-def _request_step(redis_url: str, items: list[Webhook], count: int) -> Callable[[], None]:
+def _request_step(
+    redis_url: str, items: list[Webhook], count: int, connections: int = CONNECTIONS
+) -> Callable[[], None]:
     """Deliveries through uvicorn's protocol and the app, as the web process serves them."""
     import uvloop
     from uvicorn.config import Config
@@ -154,7 +159,7 @@ def _request_step(redis_url: str, items: list[Webhook], count: int) -> Callable[
                 protocols[transport].data_received(request)
 
         state = ServerState()
-        for _ in range(CONNECTIONS):  # as wrk keeps them: each sends again once answered
+        for _ in range(connections):  # as wrk keeps them: each sends again once answered
             transport = _Transport(answered)
             protocols[transport] = BoundedHttpToolsProtocol(config, state, lifespan.state)
             protocols[transport].connection_made(transport)
@@ -236,7 +241,7 @@ def _steps(redis_url: str, items: list[Webhook], count: int) -> Callable[[], Non
     }[os.environ["BENCH_STEP"]]
 
 
-def run_step(step: str, count: int, total: int) -> None:
+def run_step(step: str, count: int, total: int, connections: int = CONNECTIONS) -> None:
     """In the process callgrind runs: build `total` deliveries (so that building them costs
     the same in both runs), then run `step` over the first `count`."""
     import redis
@@ -246,8 +251,10 @@ def run_step(step: str, count: int, total: int) -> None:
     items = hooks(total)
     os.environ["BENCH_STEP"] = step
     sys.stderr = open(os.devnull, "w")  # noqa: SIM115 - the log lines' destination
-    build = _request_step if step in ("request", "floor") else _steps
-    work = build(redis_url, items, count)
+    if step in ("request", "floor"):
+        work = _request_step(redis_url, items, count, connections)
+    else:
+        work = _steps(redis_url, items, count)
     work()
     logging.shutdown()
 
@@ -255,7 +262,9 @@ def run_step(step: str, count: int, total: int) -> None:
 _TOTALS = re.compile(rb"^(?:totals|summary): (\d+)", re.MULTILINE)
 
 
-def _instructions(step: str, count: int, total: int, redis_url: str, directory: Path) -> int:
+def _instructions(
+    step: str, count: int, total: int, connections: int, redis_url: str, directory: Path
+) -> int:
     output = directory / f"callgrind.{step}.{count}.out"
     argv = [
         "valgrind",
@@ -270,6 +279,8 @@ def _instructions(step: str, count: int, total: int, redis_url: str, directory: 
         str(count),
         "--total",
         str(total),
+        "--connections",
+        str(connections),
     ]
     env = {**os.environ, "BENCH_REDIS_URL": redis_url}
     subprocess.run(argv, env=env, check=True, capture_output=True)
@@ -283,11 +294,12 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(prog="python -m bench.instructions")
     parser.add_argument("--steps", default=",".join(STEPS))
     parser.add_argument("--count", type=int, default=200)
+    parser.add_argument("--connections", type=int, default=CONNECTIONS)
     parser.add_argument("--run", help=argparse.SUPPRESS)
     parser.add_argument("--total", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.run:
-        run_step(args.run, args.count, args.total)
+        run_step(args.run, args.count, args.total, args.connections)
         return {}
     if shutil.which("valgrind") is None:
         raise SystemExit("valgrind is not installed: apt-get install valgrind")
@@ -298,11 +310,15 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     per_webhook: dict[str, int] = {}
     with private_redis(directory / "redis") as redis_url:
         for step in steps:
-            few = _instructions(step, WARMUP, total, redis_url, directory)
-            many = _instructions(step, total, total, redis_url, directory)
+            few = _instructions(step, WARMUP, total, args.connections, redis_url, directory)
+            many = _instructions(step, total, total, args.connections, redis_url, directory)
             per_webhook[step] = round((many - few) / args.count)
             log(f"{step:12} {per_webhook[step]:>12,} instructions per webhook")
-    data = {"count": args.count, "instructions_per_webhook": per_webhook}
+    data = {
+        "count": args.count,
+        "connections": args.connections,
+        "instructions_per_webhook": per_webhook,
+    }
     log(f"raw results: {save('instructions', data)}")
     return data
 
