@@ -37,7 +37,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from bench.common import log, out_dir, private_redis, save
+from bench.common import SOURCE, log, out_dir, private_redis, save
 from bench.payloads import KANAL_KEY, MIX, SECRET, Webhook, order, webhook
 
 WARMUP = 10
@@ -283,7 +283,9 @@ def _instructions(
         str(connections),
     ]
     env = {**os.environ, "BENCH_REDIS_URL": redis_url}
-    subprocess.run(argv, env=env, check=True, capture_output=True)
+    # From the measured code's directory: `python -m` puts its working directory first on the
+    # import path (bench/source.py).
+    subprocess.run(argv, env=env, cwd=SOURCE, check=True, capture_output=True)
     found = _TOTALS.search(output.read_bytes())
     if found is None:
         raise RuntimeError(f"no instruction total in {output}")
