@@ -62,10 +62,15 @@ _BARE = re.compile(r"(?<![\w.+-])[1-9]\d{9,14}(?![\w-]|\.\d)")
 # URL passwords; "+" and a digit: international numbers; ten digits: trunk and bare numbers;
 # digits, one separator and two digits: national numbers; the words of _BEARER and
 # _CREDENTIAL. Ids (a UUID, a hex request id) pass it without a rule run.
-_SCREEN = (
-    r"@|(?<![\w+])\+\d|(?<![\w.+-])(?:\d{10}|\(?\d{2,5}\)?[ .-]\(?\d\d)"
-    r"|bearer|basic|token|api[_-]?key|secret|passw|authorization"
-)
+_NUMBER_MARK = r"(?<![\w.+-])(?:\d{10}|\(?\d{2,5}\)?[ .-]\(?\d\d)"
+_WORDS = r"bearer|basic|token|api[_-]?key|secret|passw|authorization"
+_SCREEN = rf"@|(?<![\w+])\+\d|{_NUMBER_MARK}|{_WORDS}"
+# The same screen for ASCII text (nearly all log text), in pieces Python's regex engine scans
+# three times faster (its case-insensitive alternation with lookbehinds tries every rule at
+# every character): "@", any "+" and the words in the lowered text, the numbers on their own,
+# the secrets (matched case-sensitively by their rule) as substrings.
+_ASCII_MARKS = re.compile(rf"[@+]|{_WORDS}")
+_NUMBER_MARKS = re.compile(_NUMBER_MARK)
 _NOT_A_PHONE = re.compile(r"\d{4}-\d{2}-\d{2}|\d{1,3}(?:\.\d{1,3}){3}$")
 
 
@@ -134,14 +139,25 @@ class Masker:
 
     def __init__(self, secrets: Iterable[str] = ()) -> None:
         kept = sorted({s for s in secrets if s and len(s) >= 4}, key=len, reverse=True)
+        self._kept = tuple(kept)
         self._secrets = re.compile("|".join(map(re.escape, kept))) if kept else None
         self._screen = re.compile("|".join([*map(re.escape, kept), _SCREEN]), re.IGNORECASE)
 
     def __call__(self, text: str) -> str:
-        # Most log text (names, ids, answers) holds nothing to mask: one search says so.
-        if self._screen.search(text) is None:
+        # Most log text (names, ids, answers) holds nothing to mask: the screen says so.
+        if not self.may_change(text):
             return text
         return self.mask_all(text)
+
+    def may_change(self, text: str) -> bool:
+        """Whether any rule could change `text` (False: it certainly comes out unchanged)."""
+        if not text.isascii():
+            return self._screen.search(text) is not None
+        return (
+            _ASCII_MARKS.search(text.lower()) is not None
+            or any(secret in text for secret in self._kept)
+            or _NUMBER_MARKS.search(text) is not None
+        )
 
     def mask_all(self, text: str) -> str:
         """`text` through every rule, without the screen (which only saves time)."""

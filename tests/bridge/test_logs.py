@@ -265,6 +265,14 @@ def test_the_screen_never_skips_text_a_rule_would_change(text: str) -> None:
 
 
 @settings(max_examples=500)
+@given(st.lists(_PIECES, max_size=24).map("".join))
+def test_the_ascii_screen_passes_whatever_the_full_screen_passes(text: str) -> None:
+    masker = Masker([SECRET])
+    if text.isascii() and masker._screen.search(text) is not None:
+        assert masker.may_change(text)
+
+
+@settings(max_examples=500)
 @given(
     st.lists(st.sampled_from([*"0123456789", "0", "1767225600", SECRET]), max_size=8).map("".join)
 )
