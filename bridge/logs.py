@@ -65,11 +65,11 @@ _BARE = re.compile(r"(?<![\w.+-])[1-9]\d{9,14}(?![\w-]|\.\d)")
 _NUMBER_MARK = r"(?<![\w.+-])(?:\d{10}|\(?\d{2,5}\)?[ .-]\(?\d\d)"
 _WORDS = r"bearer|basic|token|api[_-]?key|secret|passw|authorization"
 _SCREEN = rf"@|(?<![\w+])\+\d|{_NUMBER_MARK}|{_WORDS}"
-# The same screen for ASCII text (nearly all log text), in pieces Python's regex engine scans
-# three times faster (its case-insensitive alternation with lookbehinds tries every rule at
-# every character): "@", any "+" and the words in the lowered text, the numbers on their own,
-# the secrets (matched case-sensitively by their rule) as substrings.
-_ASCII_MARKS = re.compile(rf"[@+]|{_WORDS}")
+# The same screen for ASCII text (nearly all log text), in two searches Python's regex engine
+# makes three times faster than the one case-insensitive alternation with lookbehinds, which
+# tries every rule at every character: the secrets, "@", any "+" and the words in the lowered
+# text (`Masker`), and the numbers on their own.
+_ASCII_MARKS = rf"[@+]|{_WORDS}"
 _NUMBER_MARKS = re.compile(_NUMBER_MARK)
 _NOT_A_PHONE = re.compile(r"\d{4}-\d{2}-\d{2}|\d{1,3}(?:\.\d{1,3}){3}$")
 
@@ -139,7 +139,8 @@ class Masker:
 
     def __init__(self, secrets: Iterable[str] = ()) -> None:
         kept = sorted({s for s in secrets if s and len(s) >= 4}, key=len, reverse=True)
-        self._kept = tuple(kept)
+        lowered = [re.escape(secret.lower()) for secret in kept]
+        self._ascii_screen = re.compile("|".join([*lowered, _ASCII_MARKS]))
         self._secrets = re.compile("|".join(map(re.escape, kept))) if kept else None
         self._screen = re.compile("|".join([*map(re.escape, kept), _SCREEN]), re.IGNORECASE)
 
@@ -154,8 +155,7 @@ class Masker:
         if not text.isascii():
             return self._screen.search(text) is not None
         return (
-            _ASCII_MARKS.search(text.lower()) is not None
-            or any(secret in text for secret in self._kept)
+            self._ascii_screen.search(text.lower()) is not None
             or _NUMBER_MARKS.search(text) is not None
         )
 
