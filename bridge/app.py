@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -22,7 +23,7 @@ from bridge.config import BridgeConfig, Settings, load_config
 from bridge.connection import async_redis
 from bridge.delivery.records import RecordStore, namespaces
 from bridge.errors import ConfigError
-from bridge.intake.middleware import BodySizeLimit, RequestId
+from bridge.intake.middleware import Intake
 from bridge.intake.webhooks import Webhooks
 from bridge.ops import alerts, capacity, dashboard
 from bridge.ops.exposition import MetricsAuth, MetricsEndpoint
@@ -137,10 +138,7 @@ def create_app(
         Route("/readyz", probes.readyz, methods=["GET"]),
         *operator_routes(settings, config),
     ]
-    middleware = [
-        Middleware(RequestId),
-        Middleware(BodySizeLimit, max_bytes=defaults.MAX_BODY_BYTES),
-    ]
+    middleware = [Middleware(Intake, max_bytes=defaults.MAX_BODY_BYTES)]
     return Starlette(routes=routes, middleware=middleware, lifespan=lifespan)
 
 
@@ -163,4 +161,13 @@ def create_app_from_env() -> Starlette:
         config, error = None, str(exc)
     for warning in config.warnings() if config else []:
         logger.warning("configuration: %s", warning)
-    return create_app(settings, config, config_error=error)
+    app = create_app(settings, config, config_error=error)
+    settle_heap()
+    return app
+
+
+def settle_heap() -> None:
+    """Once the code is loaded: keep it out of the garbage collector's walks (gc.freeze), and
+    collect young objects less often (defaults.GC_YOUNG_THRESHOLD says why)."""
+    gc.freeze()
+    gc.set_threshold(defaults.GC_YOUNG_THRESHOLD, *gc.get_threshold()[1:])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 from typing import Any
 
 import redis
@@ -46,12 +47,19 @@ def _options(url: str, timeout: float = SOCKET_TIMEOUT) -> dict[str, Any]:
 # redis-py's blocking client packs commands with hiredis when it is installed; its asyncio
 # client always packs in Python (three times slower for ACCEPT's ~70 arguments).
 _PACKER: Any = HiredisRespSerializer() if HIREDIS_AVAILABLE else None
+_PACK: Any = importlib.import_module("hiredis").pack_command if HIREDIS_AVAILABLE else None
+# Arguments hiredis packs as they are. redis-py's packing first converts bytearray and
+# memoryview ones, one Python step per argument: a command made only of these skips it.
+_PLAIN = frozenset({str, bytes, int, float})
 
 
 class _HiredisPacking:
     """Packs commands as redis-py's blocking client does (with hiredis)."""
 
     def pack_command(self, *args: EncodableT) -> list[bytes]:
+        command = args[0]
+        if isinstance(command, str) and command.isalpha() and _PLAIN.issuperset(map(type, args)):
+            return [_PACK((command.encode(), *args[1:]))]
         packed: list[bytes] = _PACKER.pack(*args)
         return packed
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import zlib
 from datetime import datetime
 from typing import Any
@@ -81,9 +82,10 @@ def rq_job_fields(
 _TEMPLATE: list[Any] = [
     item for pair in rq_job_fields("0" * 32, "kb:r:0:orders:0").items() for item in pair
 ]
-_CREATED_AT = _TEMPLATE.index("created_at") + 1
-_DATA = _TEMPLATE.index("data") + 1
-_DESCRIPTION = _TEMPLATE.index("description") + 1
+# The three that change from one push job to the next (`push_job_values`), in this order.
+VARYING = ("created_at", "data", "description")
+_AT = {field: _TEMPLATE.index(field) + 1 for field in VARYING}
+_LITERAL = re.compile(r"[\w.:-]*")
 
 
 def timestamp(moment: datetime) -> str:
@@ -100,10 +102,39 @@ def push_job_fields(
     `store` (the record's bridge store) names the record in the job's description. Equal to
     `rq_job_fields` (tests/bridge/delivery/test_jobs.py) and RECORD_FIELD, without an RQ
     `Job` per call. The job id is not among the fields (RQ keeps it in the hash's key)."""
-    kwargs = {} if slot is None else {"slot": slot}
     flat = _TEMPLATE.copy()
-    flat[_CREATED_AT] = timestamp(now())
-    flat[_DATA] = zlib.compress(JSONSerializer.dumps((PUSH_FUNCTION, None, [record_key], kwargs)))
-    flat[_DESCRIPTION] = f"push {describe(record_key, store)}"
+    for field, value in zip(VARYING, push_job_values(record_key, slot, store=store), strict=True):
+        flat[_AT[field]] = value
     flat += (RECORD_FIELD, record_key)
     return flat
+
+
+def push_job_values(
+    record_key: str, slot: float | None = None, *, store: str | None = None
+) -> list[Any]:
+    """The values of a push job's VARYING fields; the others are the same for every push."""
+    kwargs = {} if slot is None else {"slot": slot}
+    return [
+        timestamp(now()),
+        zlib.compress(JSONSerializer.dumps((PUSH_FUNCTION, None, [record_key], kwargs))),
+        f"push {describe(record_key, store)}",
+    ]
+
+
+def hset_arguments(first: int, record: str) -> str:
+    """A push job's fields as the arguments of a Lua `redis.call('HSET', key, ...)`, in RQ's
+    order: the VARYING values from ARGV[first], ARGV[first + 1], ARGV[first + 2], every other
+    field and value written out, then RECORD_FIELD with `record` (the Lua expression of the
+    record's key), so a script writes the same hash as `push_job_fields`, sending three values
+    instead of all of them."""
+    parts = []
+    for field, value in zip(_TEMPLATE[::2], _TEMPLATE[1::2], strict=True):
+        if field in VARYING:
+            parts += [f"'{field}'", f"ARGV[{first + VARYING.index(field)}]"]
+        else:
+            text = str(value)
+            if not isinstance(value, str | int) or not _LITERAL.fullmatch(text):
+                raise ValueError(f"push job field {field}: {value!r} is no plain literal")
+            parts += [f"'{field}'", f"'{text}'"]
+    parts += [f"'{RECORD_FIELD}'", record]
+    return ", ".join(parts)

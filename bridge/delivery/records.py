@@ -343,7 +343,7 @@ class _Arguments:
             memory.expire_at,
             "1" if fetched else "0",
             "1" if bulk else "0",
-            *jobs.push_job_fields(job_id, key, store=store),
+            *jobs.push_job_values(key, store=store),
         ]
         return keys, args
 

@@ -47,6 +47,8 @@ that will push it land in one atomic step: the fields come from RQ's `Job.to_dic
 keys from RQ's queue and registry objects (`bridge/delivery/jobs.py`).
 """
 
+from bridge.delivery import jobs
+
 # Lua shared by ACCEPT and FINISH: the version memory (bridge/delivery/versions.py). A
 # version is stored as (seconds since 2020-01-01) * 2, + 1 when the record is finished.
 _MEMORY = """
@@ -105,7 +107,9 @@ end
 # ARGV: op, version, body, core, full, ovl, nb, after, now, due, job id, delivery-id ttl,
 #       mark delivery id (1/0), queue key, finishing rank ("" when none), sticky overlay (1/0),
 #       tombstone ttl, bridge store key, version memory field, its expiry (unix seconds),
-#       fetched from the shop's API (1/0), bulk (1/0), job field/value pairs...
+#       fetched from the shop's API (1/0), bulk (1/0), the job's created_at, data and
+#       description (its other fields, the same for every push, are written out below:
+#       jobs.hset_arguments)
 ACCEPT = (
     _MEMORY
     + """
@@ -113,13 +117,15 @@ local rec = KEYS[1]
 local op, version = ARGV[1], tonumber(ARGV[2])
 local rank, sticky = tonumber(ARGV[15]), ARGV[16] == '1'
 local fetched, bulk = ARGV[21] == '1', ARGV[22] == '1'
-local MEMORY_KEYS, JOB_FIELDS = 9, 23
+local MEMORY_KEYS = 9
 if KEYS[3] ~= '' and redis.call('EXISTS', KEYS[3]) == 1 then
   return 'duplicate'
 end
 local function schedule(due)
   redis.call('HSET', rec, 'job', ARGV[11], 'att', 0)
-  redis.call('HSET', KEYS[4], unpack(ARGV, JOB_FIELDS))
+  redis.call('HSET', KEYS[4], """
+    + jobs.hset_arguments(23, "rec")
+    + """)
   redis.call('ZADD', KEYS[5], due, ARGV[11])
   redis.call('SADD', KEYS[6], ARGV[14])
 end

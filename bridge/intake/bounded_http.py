@@ -10,7 +10,7 @@ connection holding half a head stays open). Here:
                              (of the connection, for its first request)
     the body                 within BODY_TIMEOUT_SECONDS of the head       → closed
 
-The body's size is BodySizeLimit's (middleware.py). Heroku's router limits each header line
+The body's size is the Intake middleware's (middleware.py). Heroku's router limits each header line
 to 8 KB in front of the dyno; these bounds hold wherever the bridge runs (README, Security).
 uvicorn takes the class by its import path (`http=` in cli.py), so every worker process
 loads it.

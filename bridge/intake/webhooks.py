@@ -38,9 +38,10 @@ from typing import Any, Protocol
 
 import orjson
 import redis
-from starlette.requests import ClientDisconnect, Request
-from starlette.responses import Response
+from starlette.datastructures import Headers
+from starlette.requests import ClientDisconnect
 from starlette.routing import Route
+from starlette.types import Receive, Scope, Send
 
 from bridge import metrics
 from bridge.config import BridgeConfig, Platform, StoreConfig
@@ -56,6 +57,7 @@ Mapper = Callable[[str, str, object, StoreContext], list[Action]]
 Clock = Callable[[], float]
 
 _PING = re.compile(rb"webhook_id=\d+")
+_JSON = (b"content-type", b"application/json")
 
 # What each outcome of RecordStore.accept is answered with.
 _OUTCOMES: dict[str, dict[str, str]] = {
@@ -127,30 +129,29 @@ class Webhooks:
 
     def routes(self) -> list[Route]:
         return [
-            Route("/webhooks/shopify/{store}", self.shopify, methods=["POST"]),
-            Route("/webhooks/woocommerce/{store}", self.woocommerce, methods=["POST"]),
+            Route("/webhooks/shopify/{store}", _Endpoint(self, "shopify"), methods=["POST"]),
+            Route(
+                "/webhooks/woocommerce/{store}", _Endpoint(self, "woocommerce"), methods=["POST"]
+            ),
         ]
 
-    async def shopify(self, request: Request) -> Response:
-        return await self._endpoint("shopify", request)
-
-    async def woocommerce(self, request: Request) -> Response:
-        return await self._endpoint("woocommerce", request)
-
-    async def _endpoint(self, platform: Platform, request: Request) -> Response:
-        delivery = _Delivery(platform, request.path_params["store"], time.perf_counter())
+    async def serve(self, platform: Platform, scope: Scope, receive: Receive, send: Send) -> None:
+        """Answer one delivery (an ASGI request routed to `platform`'s endpoint)."""
+        delivery = _Delivery(platform, scope["path_params"]["store"], time.perf_counter())
         try:
-            answer = await self._answer(delivery, request)
+            answer = await self._answer(delivery, Headers(scope=scope), receive)
         except ClientDisconnect:
             answer = _Answer(400, {"error": "client disconnected"}, "client_disconnected")
         _log(delivery, answer)
-        return Response(
-            orjson.dumps(answer.content),
-            status_code=answer.status_code,
-            media_type="application/json",
+        content = orjson.dumps(answer.content)
+        # As Starlette's Response(content, media_type="application/json") sends it.
+        headers = [(b"content-length", b"%d" % len(content)), _JSON]
+        await send(
+            {"type": "http.response.start", "status": answer.status_code, "headers": headers}
         )
+        await send({"type": "http.response.body", "body": content})
 
-    async def _answer(self, delivery: _Delivery, request: Request) -> _Answer:
+    async def _answer(self, delivery: _Delivery, headers: Headers, receive: Receive) -> _Answer:
         if self._stores is None:
             return _Answer(503, {"error": "configuration not loaded"}, "not_configured")
         store = self._stores.get(delivery.store)
@@ -159,8 +160,7 @@ class Webhooks:
         if store.config.platform != delivery.platform:
             return _Answer(401, {"error": "invalid signature"}, "wrong_platform")
 
-        body = await request.body()
-        headers = request.headers
+        body = await _body(receive)
         if (
             delivery.platform == "woocommerce"
             and "x-wc-webhook-signature" not in headers
@@ -224,6 +224,31 @@ class Webhooks:
             # only noted (the checkout it completes): the answer says why nothing is sent.
             return _ignored(first)
         return _Answer(200, content, content["status"])
+
+
+class _Endpoint:
+    """One platform's webhook endpoint as a plain ASGI app: the hottest path of the web process
+    goes without Starlette's Request and Response objects (`Webhooks.serve`)."""
+
+    def __init__(self, webhooks: Webhooks, platform: Platform) -> None:
+        self.webhooks = webhooks
+        self.platform = platform
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await self.webhooks.serve(self.platform, scope, receive, send)
+
+
+async def _body(receive: Receive) -> bytes:
+    """The whole request body, as Starlette's `Request.body()` reads it."""
+    chunks: list[bytes] = []
+    while True:
+        message = await receive()
+        if message["type"] == "http.request":
+            chunks.append(message.get("body", b""))
+            if not message.get("more_body", False):
+                return b"".join(chunks)
+        elif message["type"] == "http.disconnect":
+            raise ClientDisconnect
 
 
 def _store(config: StoreConfig) -> _Store:

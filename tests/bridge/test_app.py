@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import gc
 import json
 import socket
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -139,6 +140,26 @@ async def test_given_client_is_used_and_left_open(
 
 
 # create_app_from_env
+
+
+@pytest.fixture(autouse=True)
+def unsettled_heap() -> Iterator[None]:
+    """The factory tunes the process's garbage collector: undone after each test here."""
+    threshold = gc.get_threshold()
+    yield
+    gc.unfreeze()
+    gc.set_threshold(*threshold)
+
+
+async def test_the_factory_settles_the_heap(
+    monkeypatch: pytest.MonkeyPatch, redis_url: str
+) -> None:
+    monkeypatch.setenv("REDIS_URL", redis_url)
+    monkeypatch.setenv("BRIDGE_CONFIG_TOML", CONFIG)
+    gc.unfreeze()
+    create_app_from_env()
+    assert gc.get_freeze_count() > 0
+    assert gc.get_threshold()[0] == defaults.GC_YOUNG_THRESHOLD
 
 
 async def test_bad_config_keeps_the_process_up_but_not_ready(

@@ -125,6 +125,8 @@ COMMANDS = [
     (b"CONFIG GET", "maxmemory"),
     ("SET", "phone", "+33 6 12 34 56 78 \u00e9", memoryview(b"view"), bytearray(b"array")),
     ("INCRBYFLOAT", "k", 0.1, 1e20, 2.5e-7),
+    ("HSET", "k", "f", bytearray(b"array")),
+    ("hset", "k", "\u00e9t\u00e9", "\r\n", b"", -1),
 ]
 
 

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from bridge import logs
 from bridge.errors import ConfigError, KanalError
-from bridge.logs import JsonFormatter, Masker, Masking
+from bridge.logs import JsonFormatter, Masker, Masking, every_rule
 
 SECRET = "test-webhook-secret-0123456789abcdef"
 
@@ -262,6 +262,28 @@ _PIECES = st.sampled_from(
 def test_the_screen_never_skips_text_a_rule_would_change(text: str) -> None:
     masker = Masker([SECRET])
     assert masker(text) == masker.mask_all(text)
+
+
+@settings(max_examples=500)
+@given(st.lists(_PIECES, max_size=24).map("".join))
+def test_the_ascii_screen_passes_whatever_the_full_screen_passes(text: str) -> None:
+    masker = Masker([SECRET])
+    if text.isascii() and masker._screen.search(text) is not None:
+        assert masker.may_change(text)
+
+
+@settings(max_examples=500)
+@given(
+    st.lists(st.sampled_from([*"0123456789", "0", "1767225600", SECRET]), max_size=8).map("".join)
+)
+def test_digits_alone_are_masked_as_by_every_rule(text: str) -> None:
+    masker = Masker([SECRET])
+    assert masker.mask_all(text) == every_rule(text.replace(SECRET, "***"))
+
+
+@pytest.mark.parametrize("text", ["2015550123", "33612345678", "0612345678", "5000000123"])
+def test_a_bare_number_is_masked_as_by_every_rule(mask: Masker, text: str) -> None:
+    assert mask.mask_all(text) == every_rule(text)
 
 
 @pytest.mark.parametrize(

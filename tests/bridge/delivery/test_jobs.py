@@ -32,6 +32,21 @@ def test_the_fields_are_those_rq_saves_for_the_job(slot: float | None, store: st
     assert all(abs(datetime.now(UTC) - moment) < timedelta(seconds=5) for moment in moments)
 
 
+def test_a_script_writes_the_same_fields_from_three_values(redis_client: redis.Redis) -> None:
+    values = jobs.push_job_values("kb:r:7:orders:42", 2.5, store="other-shop")
+    script = f"redis.call('HSET', KEYS[1], {jobs.hset_arguments(2, 'ARGV[1]')})"
+    redis_client.eval(script, 1, "k", "kb:r:7:orders:42", *values)
+    flat = jobs.push_job_fields(jobs.new_job_id(), "kb:r:7:orders:42", 2.5, store="other-shop")
+    written = redis_client.hgetall("k")
+    expected = {
+        str(field).encode(): value if isinstance(value, bytes) else str(value).encode()
+        for field, value in zip(flat[::2], flat[1::2], strict=True)
+    }
+    assert written.pop(b"created_at") and expected.pop(b"created_at")
+    assert written == expected
+    assert written[b"description"] == b"push other-shop:orders:42"
+
+
 def test_rq_reads_the_job_back(redis_client: redis.Redis) -> None:
     job_id = jobs.new_job_id()
     redis_client.hset(

@@ -40,6 +40,20 @@ def test_accept_stores_the_record_and_schedules_one_rq_job(
     assert redis_client.zscore(PENDING_KEY, key) is not None
 
 
+def test_the_job_hash_is_the_one_rq_saves(redis_url: str, redis_client: redis.Redis) -> None:
+    accept(redis_url, [order(1)])
+    key = record_key(7, "orders", "1001")
+    [job_id] = scheduled_jobs(redis_client)
+    saved = redis_client.hgetall(jobs.job_key(job_id))
+    flat = jobs.push_job_fields(job_id, key, store="shop")
+    expected = {
+        str(field).encode(): value if isinstance(value, bytes) else str(value).encode()
+        for field, value in zip(flat[::2], flat[1::2], strict=True)
+    }
+    assert saved.pop(b"created_at") and expected.pop(b"created_at")
+    assert saved == expected
+
+
 def test_events_for_a_pending_record_merge_into_its_job(
     redis_url: str, redis_client: redis.Redis
 ) -> None:

@@ -9,7 +9,7 @@ from starlette.responses import JSONResponse, PlainTextResponse
 from starlette.routing import Route
 from starlette.types import Message, Receive, Scope, Send
 
-from bridge.intake.middleware import BodySizeLimit, RequestId, request_id
+from bridge.intake.middleware import Intake, request_id
 
 LIMIT = 100
 
@@ -37,7 +37,7 @@ async def client() -> AsyncIterator[httpx.AsyncClient]:
             Route("/early", early_answer, methods=["POST"]),
             Route("/context", context_id),
         ],
-        middleware=[Middleware(RequestId), Middleware(BodySizeLimit, max_bytes=LIMIT)],
+        middleware=[Middleware(Intake, max_bytes=LIMIT)],
     )
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://bridge") as client:
@@ -101,7 +101,7 @@ async def test_declared_length_is_refused_before_reading() -> None:
         "path": "/",
         "headers": [(b"content-length", str(LIMIT * 1000).encode())],
     }
-    await BodySizeLimit(app, max_bytes=LIMIT)(scope, receive, send)
+    await Intake(app, max_bytes=LIMIT)(scope, receive, send)
     assert not called
     assert sent[0]["status"] == 413
     assert (b"connection", b"close") in sent[0]["headers"]
@@ -138,3 +138,22 @@ async def test_413_carries_the_request_id(client: httpx.AsyncClient) -> None:
     response = await client.post("/echo", content=b"x" * 500, headers={"X-Request-Id": "big-1"})
     assert response.status_code == 413
     assert response.headers["x-request-id"] == "big-1"
+
+
+async def test_the_request_id_replaces_one_the_app_set() -> None:
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        headers = [(b"x-request-id", b"from-the-app"), (b"content-length", b"0")]
+        await send({"type": "http.response.start", "status": 204, "headers": headers})
+        await send({"type": "http.response.body", "body": b""})
+
+    sent: list[Message] = []
+
+    async def send(message: Message) -> None:
+        sent.append(message)
+
+    async def receive() -> Message:
+        return {"type": "http.request", "body": b""}
+
+    scope: Scope = {"type": "http", "headers": [(b"x-request-id", b"abc-123")]}
+    await Intake(app, max_bytes=LIMIT)(scope, receive, send)
+    assert sent[0]["headers"] == [(b"x-request-id", b"abc-123"), (b"content-length", b"0")]
