@@ -78,9 +78,15 @@ def rq_job_fields(
 
 
 # RQ's fields for a push job, flattened as field, value, field, value…: all but three are the
-# same for every push. Built once from RQ's own `Job.to_dict()`, so the fields follow RQ.
+# same for every push. Built once from RQ's own `Job.to_dict()`, so the fields follow RQ, less
+# those it writes empty (callbacks, worker, start and end...): `Job.restore` reads an empty
+# field and a missing one alike, and a pending push's hash keeps 9 fields instead of 17 (with
+# RECORD_FIELD), about 600 bytes less per pending record.
 _TEMPLATE: list[Any] = [
-    item for pair in rq_job_fields("0" * 32, "kb:r:0:orders:0").items() for item in pair
+    item
+    for pair in rq_job_fields("0" * 32, "kb:r:0:orders:0").items()
+    if pair[1] != ""
+    for item in pair
 ]
 # The three that change from one push job to the next (`push_job_values`), in this order.
 VARYING = ("created_at", "data", "description")
@@ -100,8 +106,9 @@ def push_job_fields(
     and the record's key (RECORD_FIELD).
 
     `store` (the record's bridge store) names the record in the job's description. Equal to
-    `rq_job_fields` (tests/bridge/delivery/test_jobs.py) and RECORD_FIELD, without an RQ
-    `Job` per call. The job id is not among the fields (RQ keeps it in the hash's key)."""
+    `rq_job_fields` less its empty fields, with RECORD_FIELD (tests/bridge/delivery/
+    test_jobs.py), without an RQ `Job` per call. The job id is not among the fields (RQ keeps
+    it in the hash's key)."""
     flat = _TEMPLATE.copy()
     for field, value in zip(VARYING, push_job_values(record_key, slot, store=store), strict=True):
         flat[_AT[field]] = value
