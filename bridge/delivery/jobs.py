@@ -58,7 +58,8 @@ def rq_job_fields(
     job_id: str, record_key: str, slot: float | None = None, *, store: str | None = None
 ) -> dict[str, Any]:
     """The hash RQ's own `Job.to_dict()` gives a scheduled push job (what `push_job_fields`
-    must equal; built through an RQ `Job`, so a slow reference)."""
+    must equal, less the fields RQ writes empty; built through an RQ `Job`, so a slow
+    reference)."""
     kwargs = {} if slot is None else {"slot": slot}
     job = _QUEUE.create_job(
         PUSH_FUNCTION,

@@ -43,8 +43,9 @@ While held the hash never expires; its records wait, without a job, in the sorte
 `kb:parked:{kanal_store_id}` (scored by when they were parked).
 
 RQ's own job hash is written here too (ACCEPT and HANDOFF), so that a record and the job
-that will push it land in one atomic step: the fields come from RQ's `Job.to_dict()`, the
-keys from RQ's queue and registry objects (`bridge/delivery/jobs.py`).
+that will push it land in one atomic step: the fields come from RQ's `Job.to_dict()` (less
+those it writes empty, with the record's key beside them), the keys from RQ's queue and
+registry objects (`bridge/delivery/jobs.py`). POP_START starts a push job as RQ's worker would.
 """
 
 from bridge.delivery import jobs
