@@ -302,6 +302,21 @@ async def test_wrong_signature_stores_nothing(
     assert stored == []  # only the counters of the refused delivery
 
 
+async def test_a_webhook_endpoint_answers_only_post(
+    redis_url: str, redis_client: redis.Redis, config: BridgeConfig
+) -> None:
+    """The endpoints are plain ASGI apps: the route still refuses other methods, with its id."""
+    async with serve(create_app(settings(redis_url), config)) as client:
+        for method in ("GET", "PUT", "DELETE"):
+            response = await client.request(
+                method, "/webhooks/shopify/main-shop", content=ORDER, headers=signed(ORDER)
+            )
+            assert response.status_code == 405, method
+            assert response.headers["allow"] == "POST"
+            assert response.headers["x-request-id"]
+    assert not redis_client.exists(record_key(7, "orders", "820982911946154508"))
+
+
 async def test_redis_down_is_503_never_200(closed_url: str, config: BridgeConfig) -> None:
     async with serve(create_app(settings(closed_url), config)) as client:
         response = await client.post(

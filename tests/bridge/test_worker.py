@@ -314,9 +314,8 @@ def test_a_push_job_made_before_its_record_field_is_started_by_the_worker(
 def test_the_worker_claims_a_pushs_record_in_the_round_trip_that_starts_its_job(
     redis_url: str, redis_client: redis.Redis, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """From the first push on a fresh Redis: POP_START carries the claim's Lua with it."""
     kanal = pushes.install(redis_client)
-    pushes.accept(redis_url, [pushes.order(external_id="0")], settle=0)
-    pushes.drain(redis_client)  # the first push claims on its own, loading CLAIM into Redis
     claimed: list[str] = []
     claim = WorkerRecords.claim
 
@@ -325,7 +324,7 @@ def test_the_worker_claims_a_pushs_record_in_the_round_trip_that_starts_its_job(
         return claim(self, key, job_id)
 
     monkeypatch.setattr(WorkerRecords, "claim", counted)
-    pushes.accept(redis_url, [pushes.order(external_id=str(n)) for n in (1, 2)], settle=0)
+    pushes.accept(redis_url, [pushes.order(external_id=str(n)) for n in range(3)], settle=0)
     pushes.drain(redis_client)
 
     assert len(kanal.requests) == 3
@@ -367,7 +366,6 @@ def test_a_pushs_success_goes_out_with_its_records_settle(
     """The job's success (counters, job deleted, started entry removed) is in the round trip
     that settles the record: a push failing after it is not listed as a failed job."""
     kanal = pushes.install(redis_client)
-    WorkerRecords(redis_client).claim("kb:rec:7:orders:none", "x")  # CLAIM loaded: lean start
     pushes.accept(redis_url, [pushes.order(external_id=str(n)) for n in (1, 2)], settle=0)
     finish = WorkerRecords.finish
     round_trips: list[bool] = []
@@ -405,7 +403,6 @@ def test_a_push_due_at_its_slot_waits_for_the_pause_the_worker_read_as_it_starte
 ) -> None:
     kanal = pushes.install(redis_client)
     records = WorkerRecords(redis_client)
-    records.claim("kb:rec:7:orders:none", "x")  # CLAIM loaded: the worker's start claims
     pushes.accept(redis_url, [pushes.order()], settle=0)
     key = record_key(7, "orders", "1001")
     now = time.time()
